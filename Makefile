@@ -1,0 +1,145 @@
+# fargate-ml — `make help` lists the targets. Quick start: `make demo`, `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STATE := .state
+VENV_STAMP := $(VENV)/.installed
+
+# Terraform: TF_PROVIDER_MIRROR names a filesystem mirror of the providers (offline machines);
+# unset, `terraform init` uses the registry. Providers are linked from a plugin cache.
+TF_PROVIDER_MIRROR ?=
+TF_PLUGIN_CACHE ?= $(abspath $(STATE)/tf-plugin-cache)
+TFRC := $(abspath $(STATE)/terraform.rc)
+export TF_CLI_CONFIG_FILE := $(TFRC)
+export TF_IN_AUTOMATION := 1
+TF_LOCAL := terraform/envs/local
+TF_LOCAL_STATE := $(abspath $(STATE)/terraform/local.tfstate)
+TF_DIRS := $(sort $(dir $(wildcard terraform/modules/*/main.tf terraform/envs/*/main.tf)))
+
+LAMBDA_ZIP := $(abspath $(STATE)/build/enqueue.zip)
+LOCAL_ENV := $(STATE)/local.env
+# Local processes aim at the emulator through localstack-client (LOCALSTACK_HOST / AWS_ENDPOINT_URL).
+export LOCALSTACK_HOST ?= 127.0.0.1:4566
+export AWS_REGION ?= us-east-1
+export PYTHONDONTWRITEBYTECODE := 1
+WITH_STACK_ENV := set -a && . $(LOCAL_ENV) && set +a &&
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# ---------------------------------------------------------------------------- environment
+$(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create the virtualenv (rebuilt only when requirements change)
+
+$(LAMBDA_ZIP): $(wildcard src/lambdas/*.py src/fmlcore/*.py) scripts/build_lambda.py | $(VENV_STAMP)
+	$(PY) scripts/build_lambda.py src $@
+
+.PHONY: lambda-zip
+lambda-zip: $(LAMBDA_ZIP) ## Build the enqueue Lambda's zip (reproducible)
+
+.PHONY: tf-config
+tf-config:
+	@mkdir -p $(STATE) $(TF_PLUGIN_CACHE)
+	@{ if [ -n "$(TF_PROVIDER_MIRROR)" ]; then \
+	  printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n' "$(TF_PROVIDER_MIRROR)"; \
+	fi; \
+	printf 'plugin_cache_dir = "%s"\nplugin_cache_may_break_dependency_lock_file = true\n' "$(TF_PLUGIN_CACHE)"; \
+	} > $(TFRC)
+
+# ---------------------------------------------------------------------------- local emulator
+.PHONY: localstack-up
+localstack-up: venv lambda-zip tf-config ## Start MiniStack on 127.0.0.1:4566 and apply terraform/envs/local
+	@# A freshly started emulator is empty: any Terraform state left from an earlier one is stale.
+	@if ! $(PY) scripts/emulator.py status >/dev/null 2>&1; then \
+	  rm -f $(TF_LOCAL_STATE) $(TF_LOCAL_STATE).backup; \
+	  $(PY) scripts/emulator.py up --state $(STATE); \
+	fi
+	@mkdir -p $(dir $(TF_LOCAL_STATE))
+	terraform -chdir=$(TF_LOCAL) init -input=false -reconfigure -backend-config=path=$(TF_LOCAL_STATE) >/dev/null
+	terraform -chdir=$(TF_LOCAL) apply -input=false -auto-approve \
+	  -var lambda_zip_path=$(LAMBDA_ZIP) -var aws_endpoint=$$($(PY) -m fmlcore.aws) >$(STATE)/terraform-apply.log \
+	  || { tail -40 $(STATE)/terraform-apply.log; exit 1; }
+	@terraform -chdir=$(TF_LOCAL) output -json > $(STATE)/outputs.json
+	@$(PY) -m fmlcore.stack $(STATE)/outputs.json > $(LOCAL_ENV)
+	@echo "local stack ready: $$(grep -c . $(LOCAL_ENV)) settings in $(LOCAL_ENV)"
+
+.PHONY: localstack-down
+localstack-down: ## Stop the emulator this project started and forget its Terraform state
+	@test -x $(PY) && $(PY) scripts/emulator.py down --state $(STATE) || true
+	@rm -f $(TF_LOCAL_STATE) $(TF_LOCAL_STATE).backup $(STATE)/outputs.json $(LOCAL_ENV)
+
+.PHONY: localstack-status
+localstack-status: venv ## Say whether the emulator answers, and what the stack provides
+	@$(PY) scripts/emulator.py status --state $(STATE)
+	@if [ -f $(LOCAL_ENV) ]; then cat $(LOCAL_ENV); else echo "stack not applied (make localstack-up)"; fi
+
+# ---------------------------------------------------------------------------- quality
+.PHONY: lint
+lint: venv ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: fmt
+fmt: venv ## Format Python and Terraform in place
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	terraform fmt -recursive terraform
+
+.PHONY: tf-fmt
+tf-fmt: tf-config ## terraform fmt -check over the whole tree
+	terraform fmt -check -recursive terraform
+
+.PHONY: tf-validate
+tf-validate: tf-config ## terraform validate every module and env
+	@for d in $(TF_DIRS); do \
+	  terraform -chdir=$$d init -backend=false -input=false >/dev/null \
+	  && terraform -chdir=$$d validate -no-color | grep . | sed "s|^|$$d: |"; \
+	done
+
+.PHONY: tf-test
+tf-test: tf-config ## terraform test (mocked AWS provider) in every module and env that has tests
+	@for d in $(TF_DIRS); do \
+	  if ls $$d/tests/*.tftest.hcl >/dev/null 2>&1; then \
+	    terraform -chdir=$$d init -backend=false -input=false >/dev/null; \
+	    out=$$(terraform -chdir=$$d test -no-color 2>&1) || { echo "$$out"; exit 1; }; \
+	    echo "$$d: $$(echo "$$out" | tail -1)"; \
+	  fi; \
+	done
+
+# ---------------------------------------------------------------------------- tests
+.PHONY: pytest
+pytest: venv ## Run pytest against the running stack (PYTEST_ARGS="-k name" to pick tests)
+	@test -f $(LOCAL_ENV) || { echo "the local stack is not up: run 'make localstack-up' first"; exit 1; }
+	$(WITH_STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: test
+test: lint tf-fmt tf-validate tf-test ## Everything: lint, Terraform checks, emulator up, pytest, emulator down
+	@started=0; $(PY) scripts/emulator.py status >/dev/null 2>&1 || started=1; \
+	rc=0; $(MAKE) localstack-up && $(MAKE) pytest || rc=$$?; \
+	if [ $$started = 1 ]; then $(MAKE) localstack-down; fi; \
+	exit $$rc
+
+# ---------------------------------------------------------------------------- demo
+.PHONY: demo
+demo: localstack-up ## Run the main job on the local emulator and show what happened
+	@$(WITH_STACK_ENV) $(PY) scripts/demo.py
+
+.PHONY: clean
+clean: localstack-down ## Stop everything and remove local state (keeps the venv)
+	rm -rf $(STATE) .pytest_cache .ruff_cache
+	find terraform -name .terraform -type d -prune -exec rm -rf {} +
+	find terraform -name .terraform.lock.hcl -delete

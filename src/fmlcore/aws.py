@@ -1,0 +1,74 @@
+"""The one place that decides where AWS calls go.
+
+FML_TARGET=local aims every client at the local emulator through localstack-client, which
+honours AWS_ENDPOINT_URL and LOCALSTACK_HOST (default 127.0.0.1:4566 here); FML_TARGET=aws
+uses boto3's normal resolution (IAM role, profile, AWS_ENDPOINT_URL_<SERVICE> if set).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from fmlcore.settings import Settings
+
+DEFAULT_LOCALSTACK_HOST = "127.0.0.1:4566"
+
+# Standard retry mode backs off on throttling and connection errors; a pool large enough
+# for gunicorn threads sharing one client.
+CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32)
+
+
+def make_session(settings: Settings) -> Any:
+    """A boto3-like session for the configured target."""
+    if settings.target == "local":
+        from localstack_client.session import Session as LocalSession
+
+        return LocalSession(
+            region_name=settings.region,
+            localstack_host=settings.localstack_host or DEFAULT_LOCALSTACK_HOST,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+    return boto3.session.Session(region_name=settings.region)
+
+
+class AwsClients:
+    """The AWS clients of one process, created once on first use and then shared (thread-safe)."""
+
+    def __init__(self, settings: Settings, config: Config = CLIENT_CONFIG) -> None:
+        self._session = make_session(settings)
+        self._config = config
+
+    def client(self, service: str) -> Any:
+        return self._session.client(service, config=self._config)
+
+    @cached_property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+
+def local_endpoint(localstack_host: str | None = None) -> str:
+    """The emulator's URL as localstack-client resolves it: AWS_ENDPOINT_URL, else LOCALSTACK_HOST."""
+    from localstack_client.config import get_service_endpoint
+
+    return get_service_endpoint("s3", localstack_host=localstack_host or _env_localstack_host())
+
+
+def _env_localstack_host() -> str:
+    import os
+
+    return os.environ.get("LOCALSTACK_HOST") or DEFAULT_LOCALSTACK_HOST
+
+
+if __name__ == "__main__":  # `python -m fmlcore.aws`: print the local endpoint (used by the Makefile)
+    import sys
+
+    sys.stdout.write(local_endpoint() + "\n")

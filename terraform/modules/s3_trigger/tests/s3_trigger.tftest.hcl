@@ -1,0 +1,208 @@
+mock_provider "aws" {
+  # The provider validates policy JSON at plan; the mock's random strings are not JSON.
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+
+  # Likewise the account ID must be 12 digits.
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "111122223333"
+    }
+  }
+}
+
+variables {
+  function_name      = "fml-test-enqueue-train"
+  source_bucket_name = "fml-test-datasets"
+  source_bucket_arn  = "arn:aws:s3:::fml-test-datasets"
+  queue_arn          = "arn:aws:sqs:us-east-1:111122223333:fml-test-train"
+  queue_url          = "https://sqs.us-east-1.amazonaws.com/111122223333/fml-test-train"
+  status_bucket_name = "fml-test-models"
+  status_bucket_arn  = "arn:aws:s3:::fml-test-models"
+  job_kind           = "train"
+  # Any existing file will do: filebase64sha256 only hashes its bytes.
+  lambda_zip_path = "tests/fixtures/dummy.zip"
+}
+
+run "notification_wired_to_function" {
+  command = plan
+
+  # The function ARN is computed; give it a known value to check the notification targets it.
+  override_resource {
+    target          = aws_lambda_function.this
+    override_during = plan
+    values = {
+      arn = "arn:aws:lambda:us-east-1:111122223333:function:fml-test-enqueue-train"
+    }
+  }
+
+  assert {
+    condition     = alltrue([for n in aws_s3_bucket_notification.this.lambda_function : n.lambda_function_arn == aws_lambda_function.this.arn])
+    error_message = "Every notification must invoke the enqueue function."
+  }
+
+  assert {
+    condition     = aws_s3_bucket_notification.this.bucket == var.source_bucket_name
+    error_message = "The notification must be set on the source bucket."
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_notification.this.lambda_function) == length(var.filter_suffixes)
+    error_message = "There must be one lambda_function notification per suffix."
+  }
+
+  assert {
+    condition     = toset([for n in aws_s3_bucket_notification.this.lambda_function : n.filter_suffix]) == toset([".csv", ".parquet", ".jsonl"])
+    error_message = "Notifications must filter on the default suffixes."
+  }
+
+  assert {
+    condition     = alltrue([for n in aws_s3_bucket_notification.this.lambda_function : n.events == toset(["s3:ObjectCreated:*"])])
+    error_message = "Every notification must fire on s3:ObjectCreated:*."
+  }
+
+  assert {
+    condition     = aws_lambda_permission.this.principal == "s3.amazonaws.com" && aws_lambda_permission.this.source_arn == var.source_bucket_arn
+    error_message = "Only S3 events from the source bucket may invoke the function."
+  }
+
+  assert {
+    condition     = aws_lambda_permission.this.source_account == "111122223333"
+    error_message = "The permission must be limited to this account (guards against bucket-name takeover)."
+  }
+
+  assert {
+    condition     = aws_lambda_permission.this.action == "lambda:InvokeFunction"
+    error_message = "The permission must grant lambda:InvokeFunction."
+  }
+}
+
+run "function_configuration" {
+  command = plan
+
+  assert {
+    condition     = aws_lambda_function.this.function_name == var.function_name && aws_lambda_function.this.handler == "lambdas.enqueue.handler" && aws_lambda_function.this.runtime == "python3.12"
+    error_message = "Function name, handler and runtime must follow the variables and defaults."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.source_code_hash == filebase64sha256("tests/fixtures/dummy.zip")
+    error_message = "The code hash must be taken from the zip so a rebuilt zip is redeployed."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["FML_QUEUE_URL"] == var.queue_url
+    error_message = "FML_QUEUE_URL must be the queue URL."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["FML_JOB_KIND"] == "train"
+    error_message = "FML_JOB_KIND must be the job kind."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["FML_STATUS_BUCKET"] == var.status_bucket_name
+    error_message = "FML_STATUS_BUCKET must be the status bucket."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.name == "/aws/lambda/${var.function_name}" && aws_cloudwatch_log_group.this.retention_in_days == 14
+    error_message = "The log group must be the function's own, with a 14-day retention by default."
+  }
+}
+
+run "least_privilege_policy" {
+  command = plan
+
+  assert {
+    condition     = alltrue(flatten([for s in data.aws_iam_policy_document.this.statement : [for a in s.actions : !strcontains(a, "*")]]))
+    error_message = "The function's policy must not use wildcard actions."
+  }
+
+  assert {
+    condition = toset(flatten([for s in data.aws_iam_policy_document.this.statement : tolist(s.actions)])) == toset([
+      "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
+      "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
+    ])
+    error_message = "The function's policy must grant exactly the enqueue actions."
+  }
+
+  assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.this.statement : s.resources if contains(s.actions, "sqs:SendMessage")
+    ]) == toset([var.queue_arn])
+    error_message = "sqs:SendMessage must be limited to the job queue."
+  }
+
+  assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.this.statement : s.resources if contains(s.actions, "s3:PutObject")
+    ]) == toset(["${var.status_bucket_arn}/_jobs/*"])
+    error_message = "s3:PutObject must be limited to the status prefix _jobs/."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in data.aws_iam_policy_document.this.statement : tolist(s.resources) if contains(s.actions, "s3:GetObject")
+    ])) == toset(["${var.source_bucket_arn}/*", "${var.status_bucket_arn}/_jobs/*"])
+    error_message = "s3:GetObject must be limited to the source objects and the status records."
+  }
+
+  assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.this.statement : s.resources if contains(s.actions, "s3:GetObjectVersion")
+    ]) == toset(["${var.source_bucket_arn}/*"])
+    error_message = "s3:GetObjectVersion must be limited to the source bucket's objects."
+  }
+}
+
+run "extra_environment_cannot_override_module_variables" {
+  command = plan
+
+  variables {
+    job_kind        = "predict"
+    filter_suffixes = [".csv"]
+    environment = {
+      FML_TARGET   = "local"
+      FML_JOB_KIND = "train"
+    }
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["FML_TARGET"] == "local"
+    error_message = "Extra environment variables must be passed through."
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["FML_JOB_KIND"] == "predict"
+    error_message = "FML_JOB_KIND set by the module must win over var.environment."
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket_notification.this.lambda_function) == 1
+    error_message = "One suffix must give one notification."
+  }
+}
+
+run "rejects_unknown_job_kind" {
+  command = plan
+
+  variables {
+    job_kind = "score"
+  }
+
+  expect_failures = [var.job_kind]
+}
+
+run "rejects_empty_suffix_list" {
+  command = plan
+
+  variables {
+    filter_suffixes = []
+  }
+
+  expect_failures = [var.filter_suffixes]
+}

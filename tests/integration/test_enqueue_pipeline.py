@@ -1,0 +1,93 @@
+"""S3 put → real S3 notification → real Lambda (MiniStack's local executor) → SQS, on the applied stack."""
+
+import json
+import time
+
+import pytest
+
+from fmlcore.jobs import JobMessage, job_id_for
+from fmlcore.status import StatusStore
+
+from .conftest import receive_until
+
+pytestmark = pytest.mark.emulator
+
+
+def _drop(aws, bucket, key, body=b"a,b\n1,2\n", **metadata):
+    return aws.s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)["VersionId"]
+
+
+def _wait_status(statuses: StatusStore, job_id: str, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = statuses.get(job_id)
+        if record is not None:
+            return record
+        time.sleep(0.2)
+    return None
+
+
+@pytest.mark.parametrize(
+    ("source", "queue", "status_bucket", "kind", "metadata"),
+    [
+        ("datasets_bucket", "train_queue_url", "models_bucket", "train", {"target": "label"}),
+        ("inference_bucket", "predict_queue_url", "predictions_bucket", "predict", {}),
+    ],
+)
+def test_dropped_file_becomes_a_queued_job(aws, settings, unique, source, queue, status_bucket, kind, metadata):
+    bucket = getattr(settings, source)
+    key = f"m{unique}/file with spaces é.csv"
+    version = _drop(aws, bucket, key, **metadata)
+    job_id = job_id_for(kind, bucket, key, version)
+
+    message = receive_until(aws.sqs, getattr(settings, queue), lambda m: job_id in m["Body"], timeout=10)
+    assert message is not None, f"no job message for {key} within 10 s"
+    job = JobMessage.from_json(message["Body"])
+    assert (job.kind, job.model, job.input.key, job.input.version_id) == (kind, f"m{unique}", key, version)
+    assert job.options == metadata
+
+    record = _wait_status(StatusStore(aws.s3, getattr(settings, status_bucket)), job_id)
+    assert record is not None and record["state"] == "queued"
+    assert record["input"] == {"bucket": bucket, "key": key, "version_id": version}
+    aws.sqs.delete_message(QueueUrl=getattr(settings, queue), ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_unsupported_file_makes_no_job(aws, settings, unique):
+    key = f"m{unique}/notes.txt"
+    _drop(aws, settings.datasets_bucket, key)
+    assert receive_until(aws.sqs, settings.train_queue_url, lambda m: key in m["Body"], timeout=4) is None
+
+
+def test_message_received_without_delete_ends_in_the_dlq(aws, settings, unique):
+    attrs = aws.sqs.get_queue_attributes(QueueUrl=settings.train_queue_url, AttributeNames=["RedrivePolicy"])
+    max_receives = int(json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
+    body = json.dumps({"poison": unique})
+    aws.sqs.send_message(QueueUrl=settings.train_queue_url, MessageBody=body)
+
+    receives = 0
+    for _ in range(max_receives):
+        message = receive_until(aws.sqs, settings.train_queue_url, lambda m: m["Body"] == body, visibility=1)
+        assert message is not None
+        receives += 1
+        time.sleep(1.1)  # let the visibility timeout lapse without deleting: a worker that died
+    assert receives == max_receives
+    # A further receive is past maxReceiveCount: SQS moves the message instead of delivering it.
+    assert receive_until(aws.sqs, settings.train_queue_url, lambda m: m["Body"] == body, timeout=3) is None
+
+    dead = receive_until(aws.sqs, settings.train_dlq_url, lambda m: m["Body"] == body, timeout=10)
+    assert dead is not None, "message did not reach the dead-letter queue"
+    assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= max_receives
+    aws.sqs.delete_message(QueueUrl=settings.train_dlq_url, ReceiptHandle=dead["ReceiptHandle"])
+
+
+@pytest.mark.parametrize(
+    ("queue", "dlq"), [("train_queue_url", "train_dlq_url"), ("predict_queue_url", "predict_dlq_url")]
+)
+def test_only_the_main_queue_may_redrive_into_its_dlq(aws, settings, queue, dlq):
+    main = aws.sqs.get_queue_attributes(QueueUrl=getattr(settings, queue), AttributeNames=["QueueArn", "RedrivePolicy"])
+    dead = aws.sqs.get_queue_attributes(
+        QueueUrl=getattr(settings, dlq), AttributeNames=["QueueArn", "RedriveAllowPolicy"]
+    )
+    assert json.loads(main["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"] == dead["Attributes"]["QueueArn"]
+    allow = json.loads(dead["Attributes"]["RedriveAllowPolicy"])
+    assert allow == {"redrivePermission": "byQueue", "sourceQueueArns": [main["Attributes"]["QueueArn"]]}
