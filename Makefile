@@ -78,7 +78,7 @@ localstack-up: venv lambda-zip tf-config ## Start MiniStack on 127.0.0.1:4566 an
 	@echo "local stack ready: $$(grep -c . $(LOCAL_ENV)) settings in $(LOCAL_ENV)"
 
 .PHONY: localstack-down
-localstack-down: ## Stop the emulator this project started and forget its Terraform state
+localstack-down: stop ## Stop the emulator this project started and forget its Terraform state
 	@test -x $(PY) && $(PY) scripts/emulator.py down --state $(STATE) || true
 	@rm -f $(TF_LOCAL_STATE) $(TF_LOCAL_STATE).backup $(STATE)/outputs.json $(LOCAL_ENV)
 
@@ -122,7 +122,7 @@ tf-test: tf-config ## terraform test (mocked AWS provider) in every module and e
 
 # ---------------------------------------------------------------------------- tests
 .PHONY: pytest
-pytest: venv ## Run pytest against the running stack (PYTEST_ARGS="-k name" to pick tests)
+pytest: venv stop ## Run pytest on the running stack (stops `make run` services; PYTEST_ARGS="-k name")
 	@test -f $(LOCAL_ENV) || { echo "the local stack is not up: run 'make localstack-up' first"; exit 1; }
 	$(WITH_STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
@@ -133,9 +133,24 @@ test: lint tf-fmt tf-validate tf-test ## Everything: lint, Terraform checks, emu
 	if [ $$started = 1 ]; then $(MAKE) localstack-down; fi; \
 	exit $$rc
 
+# ---------------------------------------------------------------------------- services
+TRAINER_PORT ?= 8081
+PROCS := $(PY) scripts/procs.py --state $(STATE)
+
+.PHONY: run
+run: localstack-up ## Start the trainer API (127.0.0.1:8081) and worker in the background
+	@$(WITH_STACK_ENV) FML_BIND=127.0.0.1:$(TRAINER_PORT) $(PROCS) start trainer-api \
+	  --health http://127.0.0.1:$(TRAINER_PORT)/health -- \
+	  $(BIN)/gunicorn -c python:trainer.gunicorn_conf 'trainer.api:create_app()'
+	@$(WITH_STACK_ENV) $(PROCS) start trainer-worker -- $(PY) -m trainer.worker
+
+.PHONY: stop
+stop: ## Stop the APIs and workers started by `make run`
+	@test -x $(PY) && $(PROCS) stop trainer-api trainer-worker || true
+
 # ---------------------------------------------------------------------------- demo
 .PHONY: demo
-demo: localstack-up ## Run the main job on the local emulator and show what happened
+demo: run ## Run the main job on the local emulator and show what happened
 	@$(WITH_STACK_ENV) $(PY) scripts/demo.py
 
 .PHONY: clean

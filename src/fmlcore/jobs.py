@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,15 @@ SCHEMA_VERSION = 1
 
 # Options a job may carry, by kind; anything else is rejected so a typo is not silently ignored.
 OPTION_KEYS = {
-    "train": {"target", "objective", "params", "num_boost_round", "early_stopping_rounds", "validation_fraction"},
+    "train": {
+        "target",
+        "objective",
+        "params",
+        "num_boost_round",
+        "early_stopping_rounds",
+        "validation_fraction",
+        "ignore_columns",
+    },
     "predict": {"model_version"},
 }
 
@@ -173,11 +182,13 @@ _METADATA_PARSERS = {
     "early_stopping_rounds": _number(int),
     "validation_fraction": _number(float),
     "model_version": lambda name, raw: raw,
+    # `aws s3 cp --metadata a=b,c=d` splits on commas, so ';' and spaces separate columns too.
+    "ignore_columns": lambda name, raw: [c for c in re.split(r"[,;\s]+", raw) if c],
 }
 
 
 def options_from_metadata(kind: str, metadata: dict[str, str]) -> dict[str, Any]:
-    """Job options from an object's user metadata; unknown keys are an error, not ignored."""
+    """Job options from string values (S3 user metadata, a query string); unknown keys are an error."""
     lowered = {k.lower().replace("-", "_"): v for k, v in (metadata or {}).items()}
     unknown = sorted(set(lowered) - OPTION_KEYS[kind])
     if unknown:

@@ -9,7 +9,11 @@ from fmlcore.errors import InvalidInput
 
 MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MODEL_OBJECT = "model.ubj"
+# Keys starting with "_" belong to the platform (status records, API uploads), never to a
+# model: model names cannot start with "_", and the enqueue Lambda skips such keys.
+RESERVED_PREFIX = "_"
 JOBS_PREFIX = "_jobs/"
+API_UPLOADS_PREFIX = "_api/"
 DATA_EXTENSIONS = (".csv", ".parquet", ".jsonl")
 
 

@@ -58,6 +58,15 @@ def bind(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def push(**fields: Any) -> contextvars.Token:
+    """Like `bind`, for code that cannot wrap a block (request hooks); undo with `pop(token)`."""
+    return _context.set({**_context.get(), **fields})
+
+
+def pop(token: contextvars.Token) -> None:
+    _context.reset(token)
+
+
 def bound() -> dict[str, Any]:
     """The fields bound right now (for error bodies and status records)."""
     return dict(_context.get())

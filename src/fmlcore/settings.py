@@ -44,6 +44,45 @@ class Settings:
     queue_url: str | None = _env("FML_QUEUE_URL", "queue the enqueue Lambda sends to")
     status_bucket: str | None = _env("FML_STATUS_BUCKET", "bucket the enqueue Lambda writes _jobs/ records to")
 
+    # Workers (both kinds).
+    worker_visibility_timeout: int = _env(
+        "FML_WORKER_VISIBILITY_TIMEOUT", "seconds a received job stays hidden; a heartbeat renews it", 60, int
+    )
+    worker_wait_seconds: int = _env("FML_WORKER_WAIT_SECONDS", "SQS long-poll wait (max 20)", 20, int)
+    worker_retry_base_seconds: int = _env(
+        "FML_WORKER_RETRY_BASE_SECONDS",
+        "first redelivery delay after a transient failure (doubles per attempt)",
+        5,
+        int,
+    )
+    xgb_nthread: int = _env("FML_XGB_NTHREAD", "XGBoost threads per process (0 = all cores)", 0, int)
+    max_dataset_bytes: int = _env("FML_MAX_DATASET_BYTES", "largest dataset a worker trains on", 4 << 30, int)
+
+    # Models.
+    model_cache_size: int = _env("FML_MODEL_CACHE_SIZE", "boosters kept in memory per process (LRU)", 8, int)
+    model_latest_ttl: float = _env(
+        "FML_MODEL_LATEST_TTL", "seconds before the latest model version is re-checked", 5.0, float
+    )
+
+    # HTTP services (gunicorn reads these through its config module).
+    web_bind: str | None = _env("FML_BIND", "host:port the API listens on (trainer 127.0.0.1:8081, predictor :8080)")
+    web_workers: int = _env("FML_WEB_WORKERS", "gunicorn worker processes", 2, int)
+    web_threads: int = _env("FML_WEB_THREADS", "threads per gunicorn worker (gthread)", 4, int)
+    web_timeout: int = _env("FML_WEB_TIMEOUT", "seconds before gunicorn restarts a stuck worker", 90, int)
+    max_body_bytes: int = _env("FML_MAX_BODY_BYTES", "largest request body (API Gateway allows 10 MB)", 10 << 20, int)
+    sync_train_max_rows: int = _env(
+        "FML_SYNC_TRAIN_MAX_ROWS", "rows trained within the request; more → 202", 200_000, int
+    )
+    sync_train_max_bytes: int = _env(
+        "FML_SYNC_TRAIN_MAX_BYTES", "dataset bytes trained within the request; more → 202", 10 << 20, int
+    )
+    sync_train_max_seconds: float = _env(
+        "FML_SYNC_TRAIN_MAX_SECONDS",
+        "training seconds within the request; longer → 202 (API Gateway: 30 s)",
+        20.0,
+        float,
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
         values = {}

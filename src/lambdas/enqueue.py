@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from fmlcore.aws import AwsClients
 from fmlcore.errors import InvalidInput
 from fmlcore.jobs import InputRef, JobMessage, job_id_for, options_from_metadata
-from fmlcore.layout import JOBS_PREFIX, data_extension, model_from_key
+from fmlcore.layout import RESERVED_PREFIX, data_extension, model_from_key
 from fmlcore.logs import bind, configure_logging
 from fmlcore.settings import Settings
 from fmlcore.status import FAILED, QUEUED, StatusStore, new_record, transition
@@ -62,8 +62,8 @@ def _enqueue_record(
     key = unquote_plus(obj["key"])
     if key.endswith("/"):
         return _skip("folder marker", bucket=bucket, key=key)
-    if key.startswith(JOBS_PREFIX):
-        return _skip("status record", bucket=bucket, key=key)
+    if key.startswith(RESERVED_PREFIX):
+        return _skip("reserved prefix (status records, API uploads)", bucket=bucket, key=key)
     try:
         model = model_from_key(key)
         data_extension(key)

@@ -1,13 +1,21 @@
 """Fixtures for tests against the running local stack (`make localstack-up` provides it)."""
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
 
 from fmlcore.aws import AwsClients
 from fmlcore.settings import Settings
+
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +57,111 @@ def receive_until(sqs, queue_url: str, match, timeout: float = 10.0, visibility:
                 return message
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return None
+
+
+class Proc:
+    """A real background process (gunicorn API or worker) started by a test, logging to a file."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_healthy(self, url: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(url, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not healthy within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def signal(self, sig: int) -> None:
+        os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def proc_env(settings) -> dict[str, str]:
+    """The environment for processes under test: the stack's settings plus fast worker timings."""
+    return {
+        **os.environ,
+        "FML_WORKER_WAIT_SECONDS": "1",
+        "FML_WORKER_VISIBILITY_TIMEOUT": "30",
+        "FML_WORKER_RETRY_BASE_SECONDS": "1",
+        "FML_MODEL_LATEST_TTL": "0.5",
+    }
+
+
+@pytest.fixture(scope="session")
+def start_proc(tmp_path_factory):
+    """Start a named process; every process is stopped at the end of the session."""
+    started: list[Proc] = []
+    log_dir = tmp_path_factory.mktemp("procs")
+
+    def start(name: str, cmd: list[str], env: dict[str, str]) -> Proc:
+        proc = Proc(name, cmd, env, log_dir)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def start_api(start_proc, service: str, env: dict[str, str], name: str | None = None) -> str:
+    """Start `service`'s gunicorn API on a free port; returns its base URL."""
+    port = free_port()
+    proc = start_proc(
+        name or f"{service}-api",
+        [str(BIN / "gunicorn"), "-c", f"python:{service}.gunicorn_conf", f"{service}.api:create_app()"],
+        {**env, "FML_BIND": f"127.0.0.1:{port}", "FML_WEB_WORKERS": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    proc.wait_healthy(f"{base}/health")
+    return base
+
+
+@pytest.fixture(scope="session")
+def trainer_api(start_proc, proc_env) -> str:
+    return start_api(start_proc, "trainer", proc_env)
+
+
+@pytest.fixture(scope="session")
+def trainer_worker(start_proc, proc_env) -> Proc:
+    return start_proc("trainer-worker", [sys.executable, "-m", "trainer.worker"], proc_env)
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.3, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; returns that value or fails the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")

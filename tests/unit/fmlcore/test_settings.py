@@ -29,3 +29,11 @@ def test_terraform_outputs_map_to_settings():
     assert (s.datasets_bucket, s.predictions_bucket, s.train_dlq_url, s.target) == ("d", "p", "qtd", "local")
     with pytest.raises(ConfigError):
         env_from_outputs({"buckets": {"value": {}}, "queues": {"value": {}}})
+
+
+def test_every_setting_is_documented():
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs" / "settings.md").read_text()
+    missing = [env for env, _, _ in Settings.documented() if f"`{env}`" not in doc]
+    assert not missing, f"docs/settings.md lacks {missing}"

@@ -108,7 +108,8 @@ def test_test_event_is_skipped_and_logged(load_fixture, caplog):
         ("churn/notes.txt", "unsupported file type"),
         ("data.csv", "no model prefix"),
         ("Churn Model/data.csv", "invalid model name"),
-        ("_jobs/train-abc.json", "status record"),
+        ("_jobs/train-abc.json", "reserved prefix"),
+        ("_api/churn/upload.csv", "reserved prefix"),
     ],
 )
 def test_files_that_are_not_jobs_are_skipped(load_fixture, key, reason):

@@ -1,0 +1,282 @@
+"""The queue worker loop shared by the trainer and the predictor (ARCHITECTURE.md, "Workers").
+
+- Long poll (20 s), one message at a time; a heartbeat thread extends the message's
+  visibility while the job runs; the message is deleted only after the handler has written
+  its outputs and status.
+- Permanent errors (FmlError with permanent=True: bad input, unknown model, ...): the job
+  is failed by `on_permanent`, then the message is deleted: retrying cannot help.
+- Anything else (throttling, network, a bug): the message is left for SQS to redeliver,
+  with a growing visibility delay as backoff; after maxReceiveCount SQS moves it to the
+  dead-letter queue, and `on_last_attempt` records that in the status.
+- SIGTERM/SIGINT: stop taking messages; the running job sees `should_stop()` at its next
+  safe point and raises JobInterrupted; its message is released (visibility 0); exit 0.
+- `s3:TestEvent`, non-JSON and wrongly shaped messages are logged with their message id
+  and deleted, never a crash.
+- A job runs under a lease (fmlcore.lease): a second message for a job another live worker
+  is running is a duplicate and is deleted; the same message seen again while its holder
+  still renews the lease is released for later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fmlcore.errors import FmlError
+from fmlcore.jobs import JobMessage
+from fmlcore.lease import Holder, Lease, LeaseStore
+from fmlcore.logs import bind, bound
+
+log = logging.getLogger("fml.worker")
+
+MAX_WAIT_TIME_SECONDS = 20  # SQS long-poll maximum
+MAX_VISIBILITY_TIMEOUT = 12 * 60 * 60  # SQS maximum
+RETRY_BASE_SECONDS = 5
+RETRY_MAX_SECONDS = 300
+
+
+class JobInterrupted(Exception):
+    """The job stopped at a safe point because the worker is shutting down."""
+
+
+@dataclass
+class JobContext:
+    """What a handler gets besides the message: its attempt number and the stop flag."""
+
+    message_id: str
+    receive_count: int
+    max_receives: int | None
+    should_stop: Callable[[], bool]
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.max_receives is not None and self.receive_count >= self.max_receives
+
+
+Handler = Callable[[JobMessage, JobContext], None]
+FailureHook = Callable[[JobMessage, JobContext, BaseException], None]
+
+
+class QueueWorker:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handle: Handler,
+        on_permanent: FailureHook,
+        on_retry: FailureHook,
+        on_released: Callable[[JobMessage, JobContext], None],
+        visibility_timeout: int = 60,
+        wait_seconds: int = MAX_WAIT_TIME_SECONDS,
+        retry_base_seconds: int = RETRY_BASE_SECONDS,
+        kind: str | None = None,
+        leases: LeaseStore | None = None,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.handle = handle
+        self.on_permanent = on_permanent
+        self.on_retry = on_retry
+        self.on_released = on_released
+        self.visibility_timeout = visibility_timeout
+        self.wait_seconds = min(wait_seconds, MAX_WAIT_TIME_SECONDS)
+        self.retry_base_seconds = retry_base_seconds
+        self.leases = leases
+        self.kind = kind
+        self.stop_requested = threading.Event()
+        self._max_receives = self._read_max_receives()
+
+    # ------------------------------------------------------------------ lifecycle
+    def install_signal_handlers(self) -> None:
+        def request_stop(signum, _frame):
+            log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+            self.stop_requested.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+    def run(self, max_messages: int | None = None) -> int:
+        """Process messages until stopped (or `max_messages` handled); returns how many were handled."""
+        handled = 0
+        log.info("worker started", extra={"queue_url": self.queue_url, "max_receives": self._max_receives})
+        while not self.stop_requested.is_set() and (max_messages is None or handled < max_messages):
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=1,
+                    WaitTimeSeconds=self.wait_seconds,
+                    VisibilityTimeout=self.visibility_timeout,
+                    AttributeNames=["ApproximateReceiveCount"],
+                ).get("Messages", [])
+            except (BotoCoreError, ClientError) as exc:
+                delay = self.retry_base_seconds
+                log.warning("receive failed, retrying in %ss: %s", delay, exc)
+                self.stop_requested.wait(delay)
+                continue
+            for message in messages:
+                self.process(message)
+                handled += 1
+        log.info("worker stopped", extra={"handled": handled})
+        return handled
+
+    # ------------------------------------------------------------------ one message
+    def process(self, message: dict[str, Any]) -> None:
+        message_id = message.get("MessageId", "?")
+        receipt = message["ReceiptHandle"]
+        receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        with bind(message_id=message_id, receive_count=receive_count):
+            job = self._parse(message)
+            if job is None:
+                self._delete(receipt)
+                return
+            if self.stop_requested.is_set():
+                self._release(receipt, 0)
+                return
+            ctx = JobContext(message_id, receive_count, self._max_receives, self.stop_requested.is_set)
+            with bind(job_id=job.job_id, model=job.model, kind=job.kind):
+                lease = None
+                if self.leases is not None:
+                    lease = self.leases.acquire(job.job_id, message_id)
+                    if isinstance(lease, Holder):
+                        self._busy(receipt, message_id, lease)
+                        return
+                try:
+                    with _Heartbeat(self, receipt, lease):
+                        release_after = self._run_job(job, ctx)
+                    # The heartbeat has stopped: now the message's fate is settled.
+                    if release_after is None:
+                        self._delete(receipt)
+                    else:
+                        self._release(receipt, release_after)
+                finally:
+                    if lease is not None:
+                        self._guarded(self.leases.release, lease)
+
+    def _busy(self, receipt: str, message_id: str, holder: Holder) -> None:
+        if holder.message_id != message_id:
+            log.info("duplicate message: another worker is running this job", extra={"holder": holder.owner})
+            self._delete(receipt)
+        else:
+            wait = max(1, int(holder.expires_at - time.time()) + 1)
+            log.info("this message's job is still held by a live worker; retrying in %ss", wait)
+            self._release(receipt, min(wait, MAX_VISIBILITY_TIMEOUT))
+
+    def _run_job(self, job: JobMessage, ctx: JobContext) -> int | None:
+        """Run the handler; None to delete the message, else seconds until SQS redelivers it."""
+        started = time.perf_counter()
+        try:
+            self.handle(job, ctx)
+        except JobInterrupted:
+            log.info("job interrupted by shutdown; message released for another worker")
+            self._guarded(self.on_released, job, ctx)
+            return 0
+        except FmlError as exc:
+            if exc.permanent:
+                log.warning("job failed permanently: %s", exc.message, extra={"error_type": exc.type})
+                self._guarded(self.on_permanent, job, ctx, exc)
+                return None
+            return self._retry_later(job, ctx, exc)
+        except Exception as exc:  # transient AWS trouble or a bug: let SQS retry, then dead-letter
+            return self._retry_later(job, ctx, exc)
+        log.info("job done", extra={"seconds": round(time.perf_counter() - started, 3)})
+        return None
+
+    def _retry_later(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> int:
+        delay = min(RETRY_MAX_SECONDS, self.retry_base_seconds * 2 ** (ctx.receive_count - 1))
+        log.warning(
+            "job attempt failed; SQS will redeliver%s",
+            " (last attempt: next stop is the dead-letter queue)" if ctx.last_attempt else f" in {delay}s",
+            extra={"error_type": type(exc).__name__, "error": str(exc)[:500]},
+            exc_info=not isinstance(exc, FmlError | BotoCoreError | ClientError),
+        )
+        self._guarded(self.on_retry, job, ctx, exc)
+        return 0 if ctx.last_attempt else delay
+
+    def _parse(self, message: dict[str, Any]) -> JobMessage | None:
+        body = message.get("Body", "")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            log.warning("deleting a message that is not JSON", extra={"body": body[:200]})
+            return None
+        if isinstance(data, dict) and data.get("Event") == "s3:TestEvent":
+            log.info("deleting s3:TestEvent")
+            return None
+        try:
+            job = JobMessage.from_dict(data)
+        except FmlError as exc:
+            log.warning("deleting a message of the wrong shape: %s", exc.message, extra={"body": body[:200]})
+            return None
+        if self.kind and job.kind != self.kind:
+            log.warning("deleting a %s job sent to the %s queue", job.kind, self.kind, extra={"job_id": job.job_id})
+            return None
+        return job
+
+    # ------------------------------------------------------------------ SQS calls
+    def _delete(self, receipt: str) -> None:
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+
+    def _release(self, receipt: str, delay: int) -> None:
+        try:
+            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=delay)
+        except (BotoCoreError, ClientError) as exc:  # it comes back after its visibility timeout anyway
+            log.warning("could not release the message: %s", exc)
+
+    def extend(self, receipt: str) -> None:
+        self.sqs.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=self.visibility_timeout
+        )
+
+    def _guarded(self, hook: Callable[..., None], *args: Any) -> None:
+        """Run a status hook; if it fails, log it: the message's fate must not depend on it."""
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("status hook %s failed", getattr(hook, "__name__", hook))
+
+    def _read_max_receives(self) -> int | None:
+        try:
+            attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"])
+            return int(json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
+        except (KeyError, ValueError, BotoCoreError, ClientError):
+            return None
+
+
+class _Heartbeat:
+    """Extends the message's visibility (and renews the job's lease) every third of the timeout."""
+
+    def __init__(self, worker: QueueWorker, receipt: str, lease: Lease | None) -> None:
+        self.worker = worker
+        self.receipt = receipt
+        self.lease = lease
+        self.done = threading.Event()
+        self.interval = max(1.0, worker.visibility_timeout / 3)
+        self.context = {}
+        self.thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.context = bound()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        with bind(**self.context):
+            while not self.done.wait(self.interval):
+                try:
+                    self.worker.extend(self.receipt)
+                    if self.lease is not None and self.worker.leases is not None:
+                        self.worker.leases.renew(self.lease)
+                except (BotoCoreError, ClientError) as exc:
+                    log.warning("heartbeat failed: %s", exc)

@@ -1,0 +1,1 @@
+"""fargate-ml trainer: training core, the train-queue worker and the training HTTP API."""

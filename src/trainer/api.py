@@ -1,0 +1,219 @@
+"""The trainer's HTTP API (Flask app factory; served by gunicorn, see trainer/gunicorn_conf.py).
+
+    POST /models/<model>/train            train: a CSV / JSON-lines body, or JSON {"dataset": "s3://…", …}
+    GET  /models                          models with their latest version
+    GET  /models/<model>/versions         versions, newest first, with metrics
+    GET  /models/<model>/versions/<v>     one version's full metadata
+    POST /models/<model>/rollback         {"version": "<v>"}: make an old version the latest
+    GET  /training-jobs/<job_id>          a job's status record
+    GET  /health, /ready, /openapi.json
+
+Training runs within the request while the dataset fits the synchronous budget (rows, bytes,
+seconds: FML_SYNC_TRAIN_*); beyond it the job goes through the train queue and the answer is
+202 with the job id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from fmlcore.aws import AwsClients
+from fmlcore.errors import InvalidInput, NotFound
+from fmlcore.http import bucket_checks, json_body, json_response, register_common
+from fmlcore.jobs import InputRef, JobMessage, options_from_metadata
+from fmlcore.layout import API_UPLOADS_PREFIX, parse_s3_uri, validate_model_name
+from fmlcore.logs import bind, configure_logging
+from fmlcore.model_store import ModelStore
+from fmlcore.settings import Settings
+from fmlcore.status import FAILED, QUEUED, RUNNING, StatusStore, new_record, transition
+from fmlcore.tabular import extension_for_content_type, read_table
+from trainer.service import TrainingService, error_dict
+from trainer.training import BudgetExceeded
+
+log = logging.getLogger("fml.trainer.api")
+bp = Blueprint("trainer", __name__)
+
+JOB_ID_RE = re.compile(r"^(train|predict)-[0-9a-f]{32}$")
+
+
+class TrainerApp:
+    """What the routes need, built once per process."""
+
+    def __init__(self, settings: Settings, clients: AwsClients) -> None:
+        self.settings = settings
+        self.s3 = clients.s3
+        self.sqs = clients.sqs
+        models_bucket = settings.require("models_bucket")
+        self.store = ModelStore(
+            clients.s3,
+            models_bucket,
+            cache_size=settings.model_cache_size,
+            latest_ttl_seconds=settings.model_latest_ttl,
+        )
+        self.statuses = StatusStore(clients.s3, models_bucket)
+        self.service = TrainingService(settings, clients.s3, self.store, self.statuses)
+
+
+def ctx() -> TrainerApp:
+    return current_app.extensions["fml"]
+
+
+# ---------------------------------------------------------------------------- training
+@bp.post("/models/<model>/train")
+def train_model(model: str) -> Response:
+    validate_model_name(model)
+    app = ctx()
+    content_type = (request.mimetype or "").lower()
+    if content_type == "application/json":
+        body = json_body()
+        uri = body.pop("dataset", None)
+        if not uri:
+            raise InvalidInput('the JSON body needs "dataset": "s3://bucket/key"', {"fields": sorted(body)})
+        bucket, key = parse_s3_uri(uri)
+        options = body
+        ref, frame, size = _s3_dataset(app, bucket, key, body.pop("dataset_version", None))
+    else:
+        ext = extension_for_content_type(request.content_type)
+        options = options_from_metadata("train", dict(request.args))
+        data = request.get_data(cache=False)
+        if not data:
+            raise InvalidInput("the request body is empty: send the dataset as CSV or JSON lines")
+        ref = _store_upload(app, model, data, ext)
+        size = len(data)
+        frame = read_table(data, ext) if size <= app.settings.sync_train_max_bytes else None
+
+    job = JobMessage.new("train", model, ref, options, source="api", job_id=f"train-{uuid.uuid4().hex}")
+    with bind(job_id=job.job_id, model=model):
+        if frame is None or len(frame) > app.settings.sync_train_max_rows:
+            reason = (
+                f"dataset of {size} bytes is over the synchronous budget"
+                if frame is None
+                else f"{len(frame)} rows are over the synchronous budget of {app.settings.sync_train_max_rows}"
+            )
+            return _enqueue(app, job, reason)
+        record = app.statuses.put(transition(new_record(job), RUNNING, note="synchronous training"))
+        deadline = time.monotonic() + app.settings.sync_train_max_seconds
+        try:
+            result = app.service.train(job, frame=frame, deadline=deadline)
+        except BudgetExceeded as exc:
+            return _enqueue(app, job, str(exc), record)
+        except InvalidInput as exc:
+            app.statuses.put(transition(record, FAILED, error=error_dict(exc)))
+            raise
+        app.service.succeed(record, result)
+        return json_response(result.to_dict(), 201, {"Location": f"/models/{model}/versions/{result.version}"})
+
+
+def _s3_dataset(app: TrainerApp, bucket: str, key: str, version: str | None):
+    """(input ref, frame or None when over the byte budget, size) of a dataset already in S3."""
+    kwargs = {"VersionId": version} if version else {}
+    try:
+        head = app.s3.head_object(Bucket=bucket, Key=key, **kwargs)
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchVersion", "403", "AccessDenied"):
+            raise InvalidInput(f"dataset s3://{bucket}/{key} cannot be read ({code})", {"dataset": key}) from exc
+        raise
+    ref = InputRef(bucket, key, head.get("VersionId") or version)
+    size = int(head.get("ContentLength") or 0)
+    if size > app.settings.sync_train_max_bytes:
+        return ref, None, size
+    return ref, app.service.read_dataset(ref), size
+
+
+def _store_upload(app: TrainerApp, model: str, data: bytes, ext: str) -> InputRef:
+    """Keep an inline dataset in the datasets bucket, so the model's provenance points at real data."""
+    bucket = app.settings.require("datasets_bucket")
+    key = f"{API_UPLOADS_PREFIX}{model}/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}{ext}"
+    resp = app.s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return InputRef(bucket, key, resp.get("VersionId"))
+
+
+def _enqueue(app: TrainerApp, job: JobMessage, reason: str, record: dict | None = None) -> Response:
+    record = record or new_record(job)
+    app.statuses.put(transition(record, QUEUED, note=reason) if record["state"] != QUEUED else record)
+    app.sqs.send_message(QueueUrl=app.settings.require("train_queue_url"), MessageBody=job.to_json())
+    log.info("training queued: %s", reason)
+    body = {
+        "job_id": job.job_id,
+        "state": QUEUED,
+        "reason": reason,
+        "status_url": f"/training-jobs/{job.job_id}",
+        "dataset": {"uri": f"s3://{job.input.bucket}/{job.input.key}", "version_id": job.input.version_id},
+    }
+    return json_response(body, 202, {"Location": body["status_url"]})
+
+
+# ---------------------------------------------------------------------------- models
+@bp.get("/models")
+def list_models() -> Response:
+    return json_response({"models": ctx().store.list_models()})
+
+
+@bp.get("/models/<model>/versions")
+def list_versions(model: str) -> Response:
+    validate_model_name(model)
+    limit = _int_arg("limit", 50, 1, 1000)
+    return json_response({"model": model, "versions": ctx().store.list_versions(model, limit=limit)})
+
+
+@bp.get("/models/<model>/versions/<version>")
+def get_version(model: str, version: str) -> Response:
+    validate_model_name(model)
+    return json_response(ctx().store.describe(model, version))
+
+
+@bp.post("/models/<model>/rollback")
+def rollback(model: str) -> Response:
+    validate_model_name(model)
+    body = json_body()
+    version = body.get("version")
+    if not isinstance(version, str) or not version:
+        raise InvalidInput('the JSON body needs "version": the version id to roll back to')
+    new_version = ctx().store.rollback(model, version)
+    log.info("model rolled back", extra={"model": model, "from_version": version, "version": new_version})
+    return json_response(
+        {"model": model, "version": new_version, "rolled_back_from": version},
+        201,
+        {"Location": f"/models/{model}/versions/{new_version}"},
+    )
+
+
+@bp.get("/training-jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    if not JOB_ID_RE.match(job_id):
+        raise NotFound(f"no job {job_id!r}", {"job_id": job_id})
+    return json_response(ctx().statuses.require(job_id))
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(f"query parameter {name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+# ---------------------------------------------------------------------------- factory
+def create_app(settings: Settings | None = None, clients: AwsClients | None = None) -> Flask:
+    settings = settings or Settings.from_env(os.environ)
+    configure_logging(settings.log_level)
+    clients = clients or AwsClients(settings)
+    app = Flask("trainer")
+    app.extensions["fml"] = trainer = TrainerApp(settings, clients)
+    register_common(
+        app,
+        settings.max_body_bytes,
+        lambda: bucket_checks(
+            trainer.s3, {"models": settings.require("models_bucket"), "datasets": settings.require("datasets_bucket")}
+        ),
+    )
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,182 @@
+"""Training jobs end to end: dataset from S3 → trained booster → new model version → status.
+
+Used by both the train-queue worker and the HTTP API, so a job trains the same way
+whichever door it came in by.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from botocore.exceptions import ClientError
+
+from fmlcore.errors import FmlError, InvalidInput, PayloadTooLarge
+from fmlcore.jobs import InputRef, JobMessage
+from fmlcore.layout import data_extension, s3_uri
+from fmlcore.model_store import ModelStore
+from fmlcore.settings import Settings
+from fmlcore.status import FAILED, QUEUED, RUNNING, SUCCEEDED, StatusStore, new_record, transition
+from fmlcore.tabular import read_table
+from fmlcore.worker import JobContext, JobInterrupted
+from trainer.training import Interrupted, TrainOptions, prepare, train
+
+log = logging.getLogger("fml.trainer")
+
+DEAD_LETTERED = "DeadLettered"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: str
+    version: str
+    metadata: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.metadata
+        return {
+            "model": self.model,
+            "version": self.version,
+            "objective": m["objective"],
+            "metrics": m["metrics"],
+            "rows": m["rows"],
+            "best_iteration": m["best_iteration"],
+            "dataset": {"uri": m["dataset_uri"], "version_id": m["dataset_version"]},
+            "durations": m["durations"],
+            "job_id": m["job_id"],
+        }
+
+
+class TrainingService:
+    def __init__(self, settings: Settings, s3: Any, store: ModelStore, statuses: StatusStore) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.store = store
+        self.statuses = statuses
+
+    # ------------------------------------------------------------------ training
+    def read_dataset(self, ref: InputRef) -> pd.DataFrame:
+        ext = data_extension(ref.key)
+        kwargs = {"VersionId": ref.version_id} if ref.version_id else {}
+        try:
+            obj = self.s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404"):
+                raise InvalidInput(
+                    f"dataset {s3_uri(ref.bucket, ref.key)} does not exist (version {ref.version_id or 'latest'})",
+                    {"dataset": s3_uri(ref.bucket, ref.key), "version_id": ref.version_id},
+                ) from exc
+            raise
+        size = int(obj.get("ContentLength") or 0)
+        if size > self.settings.max_dataset_bytes:
+            obj["Body"].close()
+            raise PayloadTooLarge(
+                f"dataset is {size} bytes; the limit is {self.settings.max_dataset_bytes} (FML_MAX_DATASET_BYTES)"
+            )
+        return read_table(obj["Body"].read(), ext)
+
+    def train(
+        self,
+        job: JobMessage,
+        frame: pd.DataFrame | None = None,
+        deadline: float | None = None,
+        should_stop=None,
+    ) -> TrainResult:
+        """Train `job` (reading its dataset unless `frame` is given) and store a new model version."""
+        t0 = time.perf_counter()
+        opts = TrainOptions.from_job(job.options)
+        if frame is None:
+            frame = self.read_dataset(job.input)
+        t_read = time.perf_counter()
+        prepared = prepare(frame, opts)
+        try:
+            trained = train(
+                prepared, opts, nthread=self.settings.xgb_nthread, deadline=deadline, should_stop=should_stop
+            )
+        except Interrupted as exc:
+            raise JobInterrupted(str(exc)) from exc
+        t_train = time.perf_counter()
+        metadata = {
+            **trained.metadata,
+            "model": job.model,
+            "job_id": job.job_id,
+            "source": job.source,
+            "dataset_uri": s3_uri(job.input.bucket, job.input.key),
+            "dataset_version": job.input.version_id,
+        }
+        metadata["durations"] = {
+            "read_seconds": round(t_read - t0, 3),
+            "prepare_and_train_seconds": round(t_train - t_read, 3),
+        }
+        version = self.store.save(job.model, trained.booster, metadata)
+        metadata["durations"]["total_seconds"] = round(time.perf_counter() - t0, 3)
+        log.info(
+            "model version stored",
+            extra={"version": version, "metrics": trained.metadata["metrics"], "rows": trained.metadata["rows"]},
+        )
+        return TrainResult(job.model, version, metadata)
+
+    # ------------------------------------------------------------------ job lifecycle
+    def run_job(self, job: JobMessage, ctx: JobContext) -> None:
+        """The worker's handler: idempotent, so a redelivered message never makes a second version."""
+        record = self.statuses.get(job.job_id) or new_record(job)
+        if record["state"] == SUCCEEDED:
+            log.info("job already succeeded; nothing to do", extra={"version": record.get("model_version")})
+            return
+        if record["state"] == FAILED and (record.get("error") or {}).get("type") != DEAD_LETTERED:
+            log.info("job already failed permanently; nothing to do")
+            return
+        done = self.store.find_version_by_job(job.model, job.job_id)
+        if done is not None:  # an earlier attempt stored the model, then died before its status
+            log.info("an earlier attempt already stored this job's model", extra={"version": done})
+            self.statuses.put(transition(record, SUCCEEDED, model_version=done, note="recovered after a crash"))
+            return
+        record = self.statuses.put(transition(record, RUNNING, note=f"receive {ctx.receive_count}"))
+        result = self.train(job, should_stop=ctx.should_stop)
+        self.succeed(record, result)
+
+    def succeed(self, record: dict[str, Any], result: TrainResult) -> dict[str, Any]:
+        return self.statuses.put(
+            transition(
+                record,
+                SUCCEEDED,
+                model_version=result.version,
+                metrics=result.metadata["metrics"],
+                progress={"rows_done": result.metadata["rows"]},
+                outputs={
+                    "model_uri": s3_uri(self.store.bucket, f"{result.model}/model.ubj"),
+                    "version": result.version,
+                },
+                result=result.to_dict(),
+            )
+        )
+
+    def on_permanent(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
+        record = self.statuses.get(job.job_id) or new_record(job)
+        self.statuses.put(transition(record, FAILED, error=error_dict(exc)))
+
+    def on_retry(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
+        record = self.statuses.get(job.job_id) or new_record(job)
+        if ctx.last_attempt:
+            error = {
+                "type": DEAD_LETTERED,
+                "message": f"gave up after {ctx.receive_count} attempts; the job is in the dead-letter queue: {exc}",
+                "details": {"last_error": error_dict(exc)},
+            }
+            self.statuses.put(transition(record, FAILED, error=error))
+        else:
+            note = f"attempt {ctx.receive_count} failed ({type(exc).__name__}: {str(exc)[:200]}); will retry"
+            self.statuses.put(transition(record, QUEUED, note=note))
+
+    def on_released(self, job: JobMessage, ctx: JobContext) -> None:
+        record = self.statuses.get(job.job_id) or new_record(job)
+        self.statuses.put(transition(record, QUEUED, note="released: worker shutting down"))
+
+
+def error_dict(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, FmlError):
+        return exc.to_dict()
+    return {"type": type(exc).__name__, "message": str(exc)[:1000], "details": {}}

@@ -1,0 +1,262 @@
+"""Both training flows against the running stack: real Lambda, real worker, real gunicorn, real xgboost."""
+
+import io
+import json
+import signal
+import sys
+import time
+
+import pandas as pd
+import pytest
+import requests
+
+from fmlcore.errors import NotFound
+from fmlcore.jobs import InputRef, JobMessage, job_id_for
+from fmlcore.model_store import ModelStore
+from fmlcore.status import StatusStore
+
+from ..conftest import ROOT
+from .conftest import start_api, wait_for
+
+pytestmark = pytest.mark.emulator
+
+SAMPLE = (ROOT / "samples" / "churn.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def store(aws, settings) -> ModelStore:
+    return ModelStore(aws.s3, settings.models_bucket, latest_ttl_seconds=0)
+
+
+@pytest.fixture(scope="module")
+def statuses(aws, settings) -> StatusStore:
+    return StatusStore(aws.s3, settings.models_bucket)
+
+
+def versions_of(store: ModelStore, model: str) -> list[dict]:
+    try:
+        return store.list_versions(model)
+    except NotFound:
+        return []
+
+
+def drop(aws, settings, key: str, body: bytes, **metadata) -> str:
+    return aws.s3.put_object(Bucket=settings.datasets_bucket, Key=key, Body=body, Metadata=metadata)["VersionId"]
+
+
+def train_csv(api: str, model: str, body: bytes = SAMPLE, **params):
+    return requests.post(
+        f"{api}/models/{model}/train",
+        params={"target": "churned", **params},
+        data=body,
+        headers={"Content-Type": "text/csv"},
+        timeout=60,
+    )
+
+
+def test_dropped_dataset_becomes_a_model_version(aws, settings, store, statuses, trainer_worker, unique):
+    model = f"drop-{unique}"
+    version = drop(aws, settings, f"{model}/churn.csv", SAMPLE, target="churned")
+    job_id = job_id_for("train", settings.datasets_bucket, f"{model}/churn.csv", version)
+
+    record = wait_for(
+        lambda: (r := statuses.get(job_id)) and r["state"] in ("succeeded", "failed") and r,
+        timeout=30,
+        what="the training job to finish",
+    )
+    assert record["state"] == "succeeded", record
+    [latest] = versions_of(store, model)
+    assert latest["version"] == record["model_version"]
+    assert latest["dataset_version"] == version and latest["job_id"] == job_id
+    assert set(latest["metrics"]) == {"auc", "logloss", "accuracy"}
+    assert 0.6 < latest["metrics"]["auc"] <= 1.0
+    assert [h["state"] for h in record["history"]] == ["queued", "running", "succeeded"]
+
+    loaded = store.load(model)
+    assert loaded.schema.names == [
+        "tenure_months", "monthly_charges", "support_calls", "contract", "payment_method", "has_internet"
+    ]  # fmt: skip
+    assert loaded.schema.categories["contract"] == ["month-to-month", "one-year", "two-year"]
+    assert loaded.metadata["dataset_version"] == version
+
+
+def test_http_training_returns_version_and_metrics(trainer_api, store, unique):
+    model = f"http-{unique}"
+    resp = train_csv(trainer_api, model, params='{"max_depth": 3}')
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["objective"] == "binary:logistic"
+    assert set(body["metrics"]) == {"auc", "logloss", "accuracy"}
+    assert body["rows"] == 2000
+    assert store.load(model, body["version"]).metadata["params"]["max_depth"] == 3
+    job = requests.get(f"{trainer_api}/training-jobs/{body['job_id']}", timeout=5).json()
+    assert job["state"] == "succeeded" and job["model_version"] == body["version"]
+
+
+def test_versions_are_listed_newest_first_and_rollback_pins_the_old_model(trainer_api, store, unique):
+    model = f"roll-{unique}"
+    first = train_csv(trainer_api, model, params='{"max_depth": 2}').json()
+    second = train_csv(trainer_api, model, params='{"max_depth": 5}').json()
+
+    listed = requests.get(f"{trainer_api}/models/{model}/versions", timeout=5).json()["versions"]
+    assert [v["version"] for v in listed] == [second["version"], first["version"]]
+    assert listed[0]["is_latest"] and not listed[1]["is_latest"]
+    assert listed[1]["metrics"] == first["metrics"]
+
+    detail = requests.get(f"{trainer_api}/models/{model}/versions/{first['version']}", timeout=5).json()
+    assert detail["params"]["max_depth"] == 2 and detail["is_latest"] is False
+    assert {f["name"]: f["type"] for f in detail["features"]}["contract"] == "categorical"
+
+    resp = requests.post(f"{trainer_api}/models/{model}/rollback", json={"version": first["version"]}, timeout=10)
+    assert resp.status_code == 201, resp.text
+    rolled = resp.json()
+    assert rolled["rolled_back_from"] == first["version"]
+    listed = requests.get(f"{trainer_api}/models/{model}/versions", timeout=5).json()["versions"]
+    assert [v["version"] for v in listed] == [rolled["version"], second["version"], first["version"]]
+    assert listed[0]["rolled_back_from"] == first["version"]
+    assert store.load(model).metadata["params"]["max_depth"] == 2  # latest is the old model again
+    assert store.load(model, second["version"]).metadata["params"]["max_depth"] == 5  # still pinnable
+
+    models = {m["model"] for m in requests.get(f"{trainer_api}/models", timeout=5).json()["models"]}
+    assert model in models
+
+
+def test_over_budget_dataset_is_trained_by_the_worker(start_proc, proc_env, trainer_worker, statuses, store, unique):
+    small_budget = start_api(
+        start_proc, "trainer", {**proc_env, "FML_SYNC_TRAIN_MAX_ROWS": "500"}, name="trainer-api-small-budget"
+    )
+    model = f"async-{unique}"
+    resp = train_csv(small_budget, model)
+    assert resp.status_code == 202, resp.text
+    job_id = resp.json()["job_id"]
+    assert resp.headers["Location"] == f"/training-jobs/{job_id}"
+    record = wait_for(
+        lambda: (r := statuses.get(job_id)) and r["state"] in ("succeeded", "failed") and r,
+        timeout=30,
+        what="the queued training job",
+    )
+    assert record["state"] == "succeeded", record
+    assert versions_of(store, model)[0]["version"] == record["model_version"]
+
+
+def test_json_body_trains_from_a_dataset_in_s3(aws, settings, trainer_api, unique):
+    key = f"_tests/{unique}/churn.parquet"
+    buf = io.BytesIO()
+    pd.read_csv(io.BytesIO(SAMPLE)).to_parquet(buf)
+    aws.s3.put_object(Bucket=settings.datasets_bucket, Key=key, Body=buf.getvalue())
+    resp = requests.post(
+        f"{trainer_api}/models/pq-{unique}/train",
+        json={"dataset": f"s3://{settings.datasets_bucket}/{key}", "target": "churned", "num_boost_round": 30},
+        timeout=60,
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["dataset"]["uri"].endswith(".parquet")
+
+
+JUNK = SAMPLE.replace(b"\n42,69.07,", b"\n42,lots,", 1)
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "error_type", "mentions"),
+    [
+        ({"params": {"target": "nope"}}, 400, "InvalidInput", "nope"),
+        ({"data": JUNK}, 400, "InvalidInput", "monthly_charges"),
+        ({"data": b""}, 400, "InvalidInput", "empty"),
+        ({"data": b"tenure,churned\n"}, 400, "InvalidInput", "no data rows"),
+        ({"headers": {"Content-Type": "application/pdf"}}, 415, "UnsupportedMediaType", "application/pdf"),
+        ({"model": "Bad Name"}, 400, "InvalidInput", "invalid model name"),
+        ({"data": b"x" * (10 * 1024 * 1024 + 1)}, 413, "PayloadTooLarge", "limit"),
+        ({"json_raw": b'{"dataset": "s3://b/k.csv",'}, 400, "InvalidInput", "malformed JSON"),
+        ({"params": {"params": '{"max_detph": 3}'}}, 400, "InvalidInput", "max_detph"),
+        ({"params": {"colour": "red"}}, 400, "InvalidInput", "colour"),
+        ({"json_raw": json.dumps({"dataset": "s3://nowhere-bucket/x.csv"}).encode()}, 400, "InvalidInput", "nowhere"),
+    ],
+    ids=[
+        "missing-target",
+        "junk-in-numeric",
+        "empty-body",
+        "header-only",
+        "unsupported-type",
+        "invalid-model-name",
+        "over-body-limit",
+        "malformed-json",
+        "unknown-xgb-param",
+        "unknown-option",
+        "missing-dataset",
+    ],
+)
+def test_bad_input_gets_a_clear_error_and_no_model_version(
+    trainer_api, store, unique, request_kwargs, status, error_type, mentions
+):
+    model = request_kwargs.get("model", f"bad-{unique}")
+    headers = request_kwargs.get("headers", {"Content-Type": "text/csv"})
+    data = request_kwargs.get("data", SAMPLE)
+    if "json_raw" in request_kwargs:
+        headers, data = {"Content-Type": "application/json"}, request_kwargs["json_raw"]
+    resp = requests.post(
+        f"{trainer_api}/models/{model}/train",
+        params={"target": "churned", **request_kwargs.get("params", {})},
+        data=data,
+        headers=headers,
+        timeout=60,
+    )
+    assert resp.status_code == status, resp.text
+    error = resp.json()["error"]
+    assert error["type"] == error_type
+    assert mentions in error["message"]
+    if model == f"bad-{unique}":
+        assert versions_of(store, model) == []
+
+
+@pytest.mark.parametrize(
+    ("metadata", "body", "mentions"),
+    [
+        ({"target": "nope"}, SAMPLE, "nope"),
+        ({"target": "churned"}, JUNK, "monthly_charges"),
+        ({"target": "churned"}, b"", "empty"),
+        ({"target": "churned", "params": '{"depth": 3}'}, SAMPLE, "depth"),
+    ],
+    ids=["missing-target", "junk-in-numeric", "empty-file", "unknown-param"],
+)
+def test_bad_dropped_dataset_fails_its_job_and_writes_no_version(
+    aws, settings, statuses, store, trainer_worker, unique, metadata, body, mentions
+):
+    model = f"badrop-{unique}"
+    key = f"{model}/data.csv"
+    version = drop(aws, settings, key, body, **metadata)
+    job_id = job_id_for("train", settings.datasets_bucket, key, version)
+    record = wait_for(
+        lambda: (r := statuses.get(job_id)) and r["state"] in ("succeeded", "failed") and r,
+        timeout=30,
+        what="the job to fail",
+    )
+    assert record["state"] == "failed"
+    assert mentions in record["error"]["message"]
+    assert versions_of(store, model) == []
+
+
+def test_redelivered_job_makes_one_version(
+    aws, settings, statuses, store, trainer_worker, start_proc, proc_env, unique
+):
+    # Two workers receive the copies at the same time: the job lease lets only one train.
+    second = start_proc(f"trainer-worker-{unique}", [sys.executable, "-m", "trainer.worker"], proc_env)
+    wait_for(lambda: "worker started" in second.log(), 20, what="the second worker")
+    model = f"dup-{unique}"
+    key = f"_tests/{model}.csv"
+    version = aws.s3.put_object(Bucket=settings.datasets_bucket, Key=key, Body=SAMPLE)["VersionId"]
+    job = JobMessage.new("train", model, InputRef(settings.datasets_bucket, key, version), {"target": "churned"})
+    for _ in range(3):  # the same message delivered three times
+        aws.sqs.send_message(QueueUrl=settings.train_queue_url, MessageBody=job.to_json())
+    wait_for(lambda: (r := statuses.get(job.job_id)) and r["state"] == "succeeded", 30, what="the job")
+    time.sleep(3)  # let the duplicates be received and skipped
+    assert len(versions_of(store, model)) == 1
+    assert statuses.get(job.job_id)["attempts"] == 1
+    second.stop()
+
+
+def test_worker_exits_0_on_sigterm(start_proc, proc_env):
+    worker = start_proc("trainer-worker-sigterm", [sys.executable, "-m", "trainer.worker"], proc_env)
+    wait_for(lambda: "worker started" in worker.log(), 20, what="the worker to start")
+    worker.signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=15) == 0, worker.log()
+    assert "worker stopped" in worker.log()
