@@ -135,18 +135,23 @@ test: lint tf-fmt tf-validate tf-test ## Everything: lint, Terraform checks, emu
 
 # ---------------------------------------------------------------------------- services
 TRAINER_PORT ?= 8081
+PREDICTOR_PORT ?= 8080
 PROCS := $(PY) scripts/procs.py --state $(STATE)
 
 .PHONY: run
-run: localstack-up ## Start the trainer API (127.0.0.1:8081) and worker in the background
+run: localstack-up ## Start the APIs (predictor :8080, trainer :8081) and both workers in the background
 	@$(WITH_STACK_ENV) FML_BIND=127.0.0.1:$(TRAINER_PORT) $(PROCS) start trainer-api \
 	  --health http://127.0.0.1:$(TRAINER_PORT)/health -- \
 	  $(BIN)/gunicorn -c python:trainer.gunicorn_conf 'trainer.api:create_app()'
+	@$(WITH_STACK_ENV) FML_BIND=127.0.0.1:$(PREDICTOR_PORT) $(PROCS) start predictor-api \
+	  --health http://127.0.0.1:$(PREDICTOR_PORT)/health -- \
+	  $(BIN)/gunicorn -c python:predictor.gunicorn_conf 'predictor.api:create_app()'
 	@$(WITH_STACK_ENV) $(PROCS) start trainer-worker -- $(PY) -m trainer.worker
+	@$(WITH_STACK_ENV) $(PROCS) start predictor-worker -- $(PY) -m predictor.worker
 
 .PHONY: stop
 stop: ## Stop the APIs and workers started by `make run`
-	@test -x $(PY) && $(PROCS) stop trainer-api trainer-worker || true
+	@test -x $(PY) && $(PROCS) stop trainer-api predictor-api trainer-worker predictor-worker || true
 
 # ---------------------------------------------------------------------------- demo
 .PHONY: demo

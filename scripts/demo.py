@@ -1,9 +1,12 @@
-"""`make demo`: the platform's main jobs on the local emulator, shown as a user would see them.
+"""`make demo`: the platform's four flows on the local emulator, shown as a user would see them.
 
 1. batch training: the sample dataset dropped into the datasets bucket (what
    `aws s3 cp ... --metadata target=churned` does) → Lambda → SQS → trainer worker;
 2. online training: the same file POSTed to the trainer API with curl;
-3. both model versions listed with their metrics.
+3. both model versions listed with their metrics;
+4. online prediction with curl, and the stored prediction fetched back by its id;
+5. batch prediction: a file dropped into the inference bucket → Lambda → SQS → predictor
+   worker; the job's status and the first lines of the result.
 """
 
 from __future__ import annotations
@@ -19,12 +22,22 @@ from pathlib import Path
 
 from fmlcore.aws import AwsClients
 from fmlcore.jobs import job_id_for
+from fmlcore.sample_data import write as write_sample
 from fmlcore.settings import Settings
 from fmlcore.status import StatusStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "churn.csv"
 TRAINER = os.environ.get("FML_TRAINER_URL", "http://127.0.0.1:8081")
+PREDICTOR = os.environ.get("FML_PREDICTOR_URL", "http://127.0.0.1:8080")
+RECORDS = {
+    "records": [
+        {"tenure_months": 3, "monthly_charges": 94.5, "support_calls": 4, "contract": "month-to-month",
+         "payment_method": "electronic-check", "has_internet": "yes"},
+        {"tenure_months": 60, "monthly_charges": 25.1, "support_calls": 0, "contract": "two-year",
+         "payment_method": "card", "has_internet": "no"},
+    ]
+}  # fmt: skip
 
 
 def say(text: str = "") -> None:
@@ -33,16 +46,24 @@ def say(text: str = "") -> None:
 
 
 def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None) -> str:
-    """Run the request with curl when it is installed (as a user would), else urllib; returns the body."""
-    shown = f"curl -s -X {method} '{url}'"
+    """Run the request with curl when it is installed (as a user would), else urllib; returns the body.
+
+    A body that is the sample file is sent as `--data-binary @file`, any other inline with `-d`.
+    """
+    shown, args = f"curl -s -X {method} '{url}'", []
     if content_type:
-        shown += f" -H 'Content-Type: {content_type}' --data-binary @{SAMPLE.relative_to(ROOT)}"
+        args = ["-H", f"Content-Type: {content_type}"]
+        if body == SAMPLE.read_bytes():
+            args += ["--data-binary", f"@{SAMPLE}"]
+            shown += f" -H 'Content-Type: {content_type}' --data-binary @{SAMPLE.relative_to(ROOT)}"
+        else:
+            args += ["-d", body.decode()]
+            shown += f" -H 'Content-Type: {content_type}' -d '{body.decode()}'"
     say(f"$ {shown}")
     if shutil.which("curl"):
-        cmd = ["curl", "-s", "-X", method, url]
-        if content_type:
-            cmd += ["-H", f"Content-Type: {content_type}", "--data-binary", f"@{SAMPLE}"]
-        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["curl", "-s", "-X", method, url, *args], check=True, capture_output=True, text=True
+        ).stdout
     req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type or ""})
     with urllib.request.urlopen(req, timeout=60) as resp:
         return resp.read().decode()
@@ -52,7 +73,7 @@ def pretty(text: str) -> str:
     return json.dumps(json.loads(text), indent=2)
 
 
-def wait_for_job(statuses: StatusStore, job_id: str, timeout: float = 60) -> dict:
+def wait_for_job(statuses: StatusStore, job_id: str, timeout: float = 120) -> dict:
     seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -63,7 +84,7 @@ def wait_for_job(statuses: StatusStore, job_id: str, timeout: float = 60) -> dic
         if record and record["state"] in ("succeeded", "failed"):
             return record
         time.sleep(0.5)
-    raise SystemExit(f"job {job_id} did not finish within {timeout} s: see .state/trainer-worker.log")
+    raise SystemExit(f"job {job_id} did not finish within {timeout} s: see the worker logs in .state/")
 
 
 def main() -> int:
@@ -99,7 +120,32 @@ def main() -> int:
             f"  {v['version']}  {'latest' if v['is_latest'] else '      '}  {v['trained_at']}  "
             f"auc={v['metrics'].get('auc')}  logloss={v['metrics'].get('logloss')}  from {v['dataset_uri']}"
         )
-    say("\nLogs: .state/trainer-api.log, .state/trainer-worker.log. Stop with `make stop` or `make localstack-down`.")
+
+    say("\n== 4. Online prediction: the answer comes back and is stored")
+    answer = json.loads(
+        http("POST", f"{PREDICTOR}/models/churn/predict", json.dumps(RECORDS).encode(), "application/json")
+    )
+    say(json.dumps(answer, indent=2))
+    say("\n   ...and the stored prediction, fetched back by its id")
+    stored = json.loads(http("GET", f"{PREDICTOR}/predictions/{answer['prediction_id']}"))
+    say(json.dumps({k: stored[k] for k in ("prediction_id", "model_version", "created_at", "input")}, indent=2))
+
+    say("\n== 5. Batch prediction: drop a file into the inference bucket")
+    inference = settings.require("inference_bucket")
+    scoring = write_sample(ROOT / ".state" / "demo" / "customers.csv", 5000, score=True, seed=2026)
+    say(f"$ aws s3 cp {scoring.relative_to(ROOT)} s3://{inference}/churn/customers.csv")
+    version = aws.s3.put_object(Bucket=inference, Key="churn/customers.csv", Body=scoring.read_bytes())["VersionId"]
+    predictions = StatusStore(aws.s3, settings.require("predictions_bucket"))
+    record = wait_for_job(predictions, job_id_for("predict", inference, "churn/customers.csv", version))
+    say(f"$ curl -s {PREDICTOR}/prediction-jobs/{record['job_id']}   (abridged)")
+    say(json.dumps({k: record[k] for k in ("state", "model_version", "metrics", "outputs")}, indent=2))
+    if record["state"] == "succeeded":
+        out_key = record["outputs"]["predictions_uri"].split("/", 3)[3]
+        say(f"$ aws s3 cp {record['outputs']['predictions_uri']} - | head -4")
+        body = aws.s3.get_object(Bucket=settings.require("predictions_bucket"), Key=out_key)["Body"]
+        say("\n".join(body.read(4096).decode().splitlines()[:4]))
+
+    say("\nLogs: .state/*-api.log, .state/*-worker.log. Stop with `make stop` or `make localstack-down`.")
     return 0
 
 

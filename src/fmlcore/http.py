@@ -5,7 +5,7 @@
 - a request id (the caller's `X-Request-Id`, else a new one) is bound to every log line
   and echoed in the response;
 - `MAX_CONTENT_LENGTH` enforces the body limit (413, JSON);
-- `/health` (process up) and `/ready` (its buckets reachable).
+- `/health` (process up), `/ready` (its buckets reachable), `/openapi.json`.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ def json_body() -> dict[str, Any]:
     return data
 
 
-def register_common(app: Flask, max_body_bytes: int, ready_check: Callable[[], dict[str, Any]]) -> None:
-    """Error mapping, request ids, body limit, /health and /ready on `app`."""
+def register_common(
+    app: Flask, max_body_bytes: int, ready_check: Callable[[], dict[str, Any]], openapi: dict[str, Any]
+) -> None:
+    """Error mapping, request ids, body limit, /health, /ready and /openapi.json on `app`."""
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
 
     @app.before_request
@@ -121,6 +123,10 @@ def register_common(app: Flask, max_body_bytes: int, ready_check: Callable[[], d
         checks = ready_check()
         ok = all(v == "ok" for v in checks.values())
         return json_response({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
+
+    @probes.get("/openapi.json")
+    def openapi_json() -> Response:
+        return json_response(openapi)
 
     app.register_blueprint(probes)
 

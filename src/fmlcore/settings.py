@@ -56,6 +56,7 @@ class Settings:
         int,
     )
     xgb_nthread: int = _env("FML_XGB_NTHREAD", "XGBoost threads per process (0 = all cores)", 0, int)
+    batch_chunk_rows: int = _env("FML_BATCH_CHUNK_ROWS", "rows scored per chunk in batch prediction", 50_000, int)
     max_dataset_bytes: int = _env("FML_MAX_DATASET_BYTES", "largest dataset a worker trains on", 4 << 30, int)
 
     # Models.

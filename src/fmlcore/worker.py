@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -30,10 +31,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fmlcore.aws import AwsClients
 from fmlcore.errors import FmlError
 from fmlcore.jobs import JobMessage
 from fmlcore.lease import Holder, Lease, LeaseStore
-from fmlcore.logs import bind, bound
+from fmlcore.logs import bind, bound, configure_logging
+from fmlcore.settings import Settings
 
 log = logging.getLogger("fml.worker")
 
@@ -280,3 +283,13 @@ class _Heartbeat:
                         self.worker.leases.renew(self.lease)
                 except (BotoCoreError, ClientError) as exc:
                     log.warning("heartbeat failed: %s", exc)
+
+
+def main(build: Callable[[Settings, AwsClients], QueueWorker]) -> int:
+    """Entry point of a worker process: settings from the environment, signals trapped, run until stopped."""
+    settings = Settings.from_env(os.environ)
+    configure_logging(settings.log_level)
+    worker = build(settings, AwsClients(settings))
+    worker.install_signal_handlers()
+    worker.run()
+    return 0

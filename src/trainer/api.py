@@ -28,12 +28,14 @@ from fmlcore.errors import InvalidInput, NotFound
 from fmlcore.http import bucket_checks, json_body, json_response, register_common
 from fmlcore.jobs import InputRef, JobMessage, options_from_metadata
 from fmlcore.layout import API_UPLOADS_PREFIX, parse_s3_uri, validate_model_name
+from fmlcore.lifecycle import error_dict
 from fmlcore.logs import bind, configure_logging
 from fmlcore.model_store import ModelStore
 from fmlcore.settings import Settings
 from fmlcore.status import FAILED, QUEUED, RUNNING, StatusStore, new_record, transition
 from fmlcore.tabular import extension_for_content_type, read_table
-from trainer.service import TrainingService, error_dict
+from trainer.openapi import SPEC
+from trainer.service import TrainingService
 from trainer.training import BudgetExceeded
 
 log = logging.getLogger("fml.trainer.api")
@@ -214,6 +216,7 @@ def create_app(settings: Settings | None = None, clients: AwsClients | None = No
         lambda: bucket_checks(
             trainer.s3, {"models": settings.require("models_bucket"), "datasets": settings.require("datasets_bucket")}
         ),
+        SPEC,
     )
     app.register_blueprint(bp)
     return app

@@ -14,19 +14,18 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from fmlcore.errors import FmlError, InvalidInput, PayloadTooLarge
+from fmlcore.errors import InvalidInput, PayloadTooLarge
 from fmlcore.jobs import InputRef, JobMessage
-from fmlcore.layout import data_extension, s3_uri
+from fmlcore.layout import data_extension, model_key, s3_uri
+from fmlcore.lifecycle import JobLifecycle
 from fmlcore.model_store import ModelStore
 from fmlcore.settings import Settings
-from fmlcore.status import FAILED, QUEUED, RUNNING, SUCCEEDED, StatusStore, new_record, transition
+from fmlcore.status import StatusStore
 from fmlcore.tabular import read_table
 from fmlcore.worker import JobContext, JobInterrupted
 from trainer.training import Interrupted, TrainOptions, prepare, train
 
 log = logging.getLogger("fml.trainer")
-
-DEAD_LETTERED = "DeadLettered"
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,7 @@ class TrainingService:
         self.s3 = s3
         self.store = store
         self.statuses = statuses
+        self.jobs = JobLifecycle(statuses)
 
     # ------------------------------------------------------------------ training
     def read_dataset(self, ref: InputRef) -> pd.DataFrame:
@@ -122,61 +122,24 @@ class TrainingService:
     # ------------------------------------------------------------------ job lifecycle
     def run_job(self, job: JobMessage, ctx: JobContext) -> None:
         """The worker's handler: idempotent, so a redelivered message never makes a second version."""
-        record = self.statuses.get(job.job_id) or new_record(job)
-        if record["state"] == SUCCEEDED:
-            log.info("job already succeeded; nothing to do", extra={"version": record.get("model_version")})
-            return
-        if record["state"] == FAILED and (record.get("error") or {}).get("type") != DEAD_LETTERED:
-            log.info("job already failed permanently; nothing to do")
+        record = self.jobs.record(job)
+        if not self.jobs.should_run(record):
             return
         done = self.store.find_version_by_job(job.model, job.job_id)
         if done is not None:  # an earlier attempt stored the model, then died before its status
             log.info("an earlier attempt already stored this job's model", extra={"version": done})
-            self.statuses.put(transition(record, SUCCEEDED, model_version=done, note="recovered after a crash"))
+            self.jobs.succeed(record, model_version=done, note="recovered after a crash")
             return
-        record = self.statuses.put(transition(record, RUNNING, note=f"receive {ctx.receive_count}"))
+        record = self.jobs.start(record, ctx)
         result = self.train(job, should_stop=ctx.should_stop)
         self.succeed(record, result)
 
     def succeed(self, record: dict[str, Any], result: TrainResult) -> dict[str, Any]:
-        return self.statuses.put(
-            transition(
-                record,
-                SUCCEEDED,
-                model_version=result.version,
-                metrics=result.metadata["metrics"],
-                progress={"rows_done": result.metadata["rows"]},
-                outputs={
-                    "model_uri": s3_uri(self.store.bucket, f"{result.model}/model.ubj"),
-                    "version": result.version,
-                },
-                result=result.to_dict(),
-            )
+        return self.jobs.succeed(
+            record,
+            model_version=result.version,
+            metrics=result.metadata["metrics"],
+            progress={"rows_done": result.metadata["rows"]},
+            outputs={"model_uri": s3_uri(self.store.bucket, model_key(result.model)), "version": result.version},
+            result=result.to_dict(),
         )
-
-    def on_permanent(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
-        record = self.statuses.get(job.job_id) or new_record(job)
-        self.statuses.put(transition(record, FAILED, error=error_dict(exc)))
-
-    def on_retry(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
-        record = self.statuses.get(job.job_id) or new_record(job)
-        if ctx.last_attempt:
-            error = {
-                "type": DEAD_LETTERED,
-                "message": f"gave up after {ctx.receive_count} attempts; the job is in the dead-letter queue: {exc}",
-                "details": {"last_error": error_dict(exc)},
-            }
-            self.statuses.put(transition(record, FAILED, error=error))
-        else:
-            note = f"attempt {ctx.receive_count} failed ({type(exc).__name__}: {str(exc)[:200]}); will retry"
-            self.statuses.put(transition(record, QUEUED, note=note))
-
-    def on_released(self, job: JobMessage, ctx: JobContext) -> None:
-        record = self.statuses.get(job.job_id) or new_record(job)
-        self.statuses.put(transition(record, QUEUED, note="released: worker shutting down"))
-
-
-def error_dict(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, FmlError):
-        return exc.to_dict()
-    return {"type": type(exc).__name__, "message": str(exc)[:1000], "details": {}}

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from fmlcore.aws import AwsClients
 from fmlcore.lease import LeaseStore
-from fmlcore.logs import configure_logging
 from fmlcore.model_store import ModelStore
 from fmlcore.settings import Settings
 from fmlcore.status import StatusStore
-from fmlcore.worker import QueueWorker
+from fmlcore.worker import QueueWorker, main
 from trainer.service import TrainingService
 
 
@@ -23,9 +21,9 @@ def build_worker(settings: Settings, clients: AwsClients) -> QueueWorker:
         clients.sqs,
         settings.require("train_queue_url"),
         handle=service.run_job,
-        on_permanent=service.on_permanent,
-        on_retry=service.on_retry,
-        on_released=service.on_released,
+        on_permanent=service.jobs.on_permanent,
+        on_retry=service.jobs.on_retry,
+        on_released=service.jobs.on_released,
         visibility_timeout=settings.worker_visibility_timeout,
         wait_seconds=settings.worker_wait_seconds,
         retry_base_seconds=settings.worker_retry_base_seconds,
@@ -34,14 +32,5 @@ def build_worker(settings: Settings, clients: AwsClients) -> QueueWorker:
     )
 
 
-def main() -> int:
-    settings = Settings.from_env(os.environ)
-    configure_logging(settings.log_level)
-    worker = build_worker(settings, AwsClients(settings))
-    worker.install_signal_handlers()
-    worker.run()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(build_worker))

@@ -1,10 +1,10 @@
-"""Generate the sample dataset `samples/churn.csv` (seeded, so the file is reproducible).
+"""The seeded sample dataset (`samples/churn.csv`) and files to score, for the demo, tests and benches.
 
 A telecom-churn-like table: numeric and categorical columns, some missing values, and a
 binary target `churned` that depends on the features (so a model has something to learn).
 `--score` writes a file to score instead: a `customer_id` pass-through column, no target.
 
-    python scripts/make_sample.py samples/churn.csv [rows] [--score] [--seed N]
+    python -m fmlcore.sample_data samples/churn.csv [rows] [--score] [--seed N]
 """
 
 from __future__ import annotations

@@ -1,0 +1,29 @@
+"""Write docs/settings.md from fmlcore.settings (run after adding a setting; a unit test checks it)."""
+
+import sys
+from pathlib import Path
+
+from fmlcore.settings import Settings
+
+HEADER = """# Settings
+
+Every environment variable fargate-ml reads (`src/fmlcore/settings.py` is the one place they are
+mapped; `tests/unit/fmlcore/test_settings.py` keeps this page complete; regenerate it with
+`.venv/bin/python scripts/settings_doc.py`). Locally `make` sets the bucket and queue names from
+the Terraform outputs (`.state/local.env`).
+
+| variable | meaning | default |
+|---|---|---|
+"""
+
+
+def render() -> str:
+    rows = [
+        f"| `{env}` | {help} | {'' if default is None else f'`{default}`'} |"
+        for env, help, default in Settings.documented()
+    ]
+    return HEADER + "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    Path(sys.argv[1] if len(sys.argv) > 1 else "docs/settings.md").write_text(render())

@@ -1,0 +1,73 @@
+"""The status side of a job's life in a worker, shared by training and prediction jobs.
+
+`begin` decides whether a delivered job should run (a succeeded or permanently failed job is
+not run again; a dead-lettered one that was redriven is) and marks it running; the hooks
+record what the worker loop decided: permanent failure, retry, dead-letter, release.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fmlcore.errors import FmlError
+from fmlcore.jobs import JobMessage
+from fmlcore.status import FAILED, QUEUED, RUNNING, SUCCEEDED, StatusStore, new_record, transition
+from fmlcore.worker import JobContext
+
+log = logging.getLogger("fml.jobs")
+
+DEAD_LETTERED = "DeadLettered"
+
+
+def error_dict(exc: BaseException) -> dict[str, Any]:
+    """The `error` of a status record for any exception."""
+    if isinstance(exc, FmlError):
+        return exc.to_dict()
+    return {"type": type(exc).__name__, "message": str(exc)[:1000], "details": {}}
+
+
+class JobLifecycle:
+    def __init__(self, statuses: StatusStore) -> None:
+        self.statuses = statuses
+
+    def record(self, job: JobMessage) -> dict[str, Any]:
+        return self.statuses.get(job.job_id) or new_record(job)
+
+    def should_run(self, record: dict[str, Any]) -> bool:
+        if record["state"] == SUCCEEDED:
+            log.info("job already succeeded; nothing to do")
+            return False
+        if record["state"] == FAILED and (record.get("error") or {}).get("type") != DEAD_LETTERED:
+            log.info("job already failed permanently; nothing to do")
+            return False
+        return True
+
+    def start(self, record: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        return self.statuses.put(transition(record, RUNNING, note=f"receive {ctx.receive_count}"))
+
+    def progress(self, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        return self.statuses.put({**record, **fields})
+
+    def succeed(self, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        return self.statuses.put(transition(record, SUCCEEDED, **fields))
+
+    # Hooks for fmlcore.worker.QueueWorker.
+    def on_permanent(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
+        self.statuses.put(transition(self.record(job), FAILED, error=error_dict(exc)))
+
+    def on_retry(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
+        record = self.record(job)
+        if ctx.last_attempt:
+            error = {
+                "type": DEAD_LETTERED,
+                "message": f"gave up after {ctx.receive_count} attempts; the job is in the dead-letter queue: {exc}",
+                "details": {"last_error": error_dict(exc)},
+            }
+            self.statuses.put(transition(record, FAILED, error=error))
+        else:
+            note = f"attempt {ctx.receive_count} failed ({type(exc).__name__}: {str(exc)[:200]}); will retry"
+            self.statuses.put(transition(record, QUEUED, note=note))
+
+    def on_released(self, job: JobMessage, ctx: JobContext) -> None:
+        self.statuses.put(transition(self.record(job), QUEUED, note="released: worker shutting down"))

@@ -1,0 +1,150 @@
+"""The predictor's HTTP API (Flask app factory; served by gunicorn, see predictor/gunicorn_conf.py).
+
+    POST /models/<model>/predict      JSON {"instances": [[…]]} or {"records": [{…}]}, or a text/csv body;
+                                      `version` (query or JSON) pins a model version, else the latest
+    GET  /predictions/<prediction_id> a stored online prediction (inputs, outputs, model version)
+    GET  /prediction-jobs/<job_id>    a batch job's status record
+    GET  /health, /ready, /openapi.json
+
+Every prediction is stored before it is returned, so a returned prediction_id is always
+retrievable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from datetime import UTC, datetime
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+
+from fmlcore.aws import AwsClients
+from fmlcore.errors import InvalidInput, NotFound, UnsupportedMediaType
+from fmlcore.http import bucket_checks, json_body, json_response, register_common
+from fmlcore.layout import validate_model_name
+from fmlcore.logs import configure_logging
+from fmlcore.model_store import ModelStore
+from fmlcore.settings import Settings
+from fmlcore.status import StatusStore
+from fmlcore.tabular import read_table
+from predictor import online
+from predictor.openapi import SPEC
+from predictor.scoring import check_columns, frame_from_instances, frame_from_records, predict
+
+bp = Blueprint("predictor", __name__)
+JOB_ID_RE = re.compile(r"^predict-[0-9a-f]{32}$")
+JSON_KEYS = {"instances", "records", "version"}
+
+
+class PredictorApp:
+    def __init__(self, settings: Settings, clients: AwsClients) -> None:
+        self.settings = settings
+        self.s3 = clients.s3
+        self.store = ModelStore(
+            clients.s3,
+            settings.require("models_bucket"),
+            cache_size=settings.model_cache_size,
+            latest_ttl_seconds=settings.model_latest_ttl,
+        )
+        predictions_bucket = settings.require("predictions_bucket")
+        self.predictions = online.PredictionStore(clients.s3, predictions_bucket)
+        self.statuses = StatusStore(clients.s3, predictions_bucket)
+
+
+def ctx() -> PredictorApp:
+    return current_app.extensions["fml"]
+
+
+@bp.post("/models/<model>/predict")
+def predict_route(model: str) -> Response:
+    validate_model_name(model)
+    app = ctx()
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise InvalidInput("the request body is empty: send JSON instances/records or CSV rows")
+    version = request.args.get("version") or None
+    mimetype = (request.mimetype or "").lower()
+    if mimetype == "application/json":
+        body = json_body()
+        unknown = sorted(set(body) - JSON_KEYS)
+        given = [k for k in ("instances", "records") if k in body]
+        if unknown or len(given) != 1:
+            raise InvalidInput(
+                'the JSON body needs exactly one of "instances" or "records" (and optionally "version")',
+                {"unknown": unknown, "given": given},
+            )
+        version = body.get("version") or version
+        loaded = app.store.load(model, version)
+        if given[0] == "instances":
+            frame = frame_from_instances(loaded, body["instances"])
+        else:
+            frame = frame_from_records(body["records"])
+        input_format, payload = given[0], body[given[0]]
+    elif mimetype in ("text/csv", "application/csv"):
+        loaded = app.store.load(model, version)
+        frame = read_table(raw, ".csv")
+        input_format, payload = "csv", raw.decode("utf-8", errors="replace")
+    else:
+        raise UnsupportedMediaType(
+            f"unsupported content type {mimetype or '(none)'!r}: use application/json or text/csv",
+            {"content_type": mimetype},
+        )
+    check_columns(loaded, [str(c) for c in frame.columns], allow_extra=False)
+    scores = predict(loaded, loaded.schema.encode(frame))
+    predictions = scores.records()
+
+    at = datetime.now(UTC)
+    prediction_id = online.new_prediction_id(model, at)
+    record = online.record(
+        prediction_id,
+        model,
+        loaded.version,
+        at,
+        input_format,
+        payload,
+        hashlib.sha256(raw).hexdigest(),
+        predictions,
+        g.get("request_id"),
+    )
+    stored_uri = app.predictions.put(record)
+    return json_response(
+        {
+            "prediction_id": prediction_id,
+            "model": model,
+            "model_version": loaded.version,
+            "predictions": predictions,
+            "stored_uri": stored_uri,
+        }
+    )
+
+
+@bp.get("/predictions/<prediction_id>")
+def get_prediction(prediction_id: str) -> Response:
+    return json_response(ctx().predictions.get(prediction_id))
+
+
+@bp.get("/prediction-jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    if not JOB_ID_RE.match(job_id):
+        raise NotFound(f"no prediction job {job_id!r}", {"job_id": job_id})
+    return json_response(ctx().statuses.require(job_id))
+
+
+def create_app(settings: Settings | None = None, clients: AwsClients | None = None) -> Flask:
+    settings = settings or Settings.from_env(os.environ)
+    configure_logging(settings.log_level)
+    clients = clients or AwsClients(settings)
+    app = Flask("predictor")
+    app.extensions["fml"] = predictor = PredictorApp(settings, clients)
+    register_common(
+        app,
+        settings.max_body_bytes,
+        lambda: bucket_checks(
+            predictor.s3,
+            {"models": settings.require("models_bucket"), "predictions": settings.require("predictions_bucket")},
+        ),
+        SPEC,
+    )
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,323 @@
+"""Batch scoring of one file, streamed in chunks so memory stays flat whatever the file size.
+
+Input (CSV, Parquet or JSON lines) is read chunk by chunk; rows that cannot be scored (a
+malformed CSV line, a JSON line that is not an object, a non-number in a numeric column)
+go to the errors file with their line number and reason while every other row is scored.
+Outputs are written to local temporary files and uploaded at the end, so a worker killed
+mid-job leaves no partial output behind:
+
+    batch/<model>/<input name>.predictions.<same ext>   every input column, then prediction columns
+    batch/<model>/<input name>.errors.csv               line,reason (only when some row failed)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from fmlcore.errors import InvalidInput
+from fmlcore.jobs import InputRef
+from fmlcore.layout import data_extension
+from fmlcore.model_store import LoadedModel
+from fmlcore.worker import JobInterrupted
+from predictor.scoring import check_columns, predict
+
+log = logging.getLogger("fml.predictor.batch")
+
+CSV_BLOCK_BYTES = 4 << 20
+TRANSFER = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20)
+
+
+@dataclass
+class Chunk:
+    frame: pd.DataFrame  # input columns, as read
+    lines: np.ndarray  # line (CSV/JSONL) or row (Parquet) number of every row of `frame`
+    errors: list[tuple[int, str]] = field(default_factory=list)  # rows that could not even be read
+
+
+@dataclass
+class BatchResult:
+    rows_total: int = 0
+    rows_scored: int = 0
+    rows_failed: int = 0
+    output_path: Path | None = None
+    errors_path: Path | None = None
+
+
+# ---------------------------------------------------------------------------- readers
+class _Prepend(io.RawIOBase):
+    """A stream that replays `prefix` and then continues with `rest` (after peeking at a header)."""
+
+    def __init__(self, prefix: bytes, rest: Any) -> None:
+        self.prefix = memoryview(prefix)
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.prefix:
+            n = min(len(buffer), len(self.prefix))
+            buffer[:n] = self.prefix[:n]
+            self.prefix = self.prefix[n:]
+            return n
+        data = self.rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def read_csv_chunks(stream: Any, chunk_rows: int) -> Iterator[Chunk]:
+    """CSV in chunks; every column read as text, so nothing is coerced behind the user's back."""
+    head = b""
+    while b"\n" not in head:
+        more = stream.read(64 << 10)
+        if not more:
+            break
+        head += more
+    header_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    if not header_line.strip():
+        raise InvalidInput("the file is empty or has no header line")
+    names = next(csv.reader([header_line]))
+    if len(set(names)) != len(names):
+        raise InvalidInput("the header repeats a column name", {"columns": names[:50]})
+    bad: list[tuple[int, str]] = []
+
+    def on_invalid(row) -> str:
+        bad.append((row.number or -1, f"expected {row.expected_columns} fields, found {row.actual_columns}"))
+        return "skip"
+
+    reader = pacsv.open_csv(
+        pa.PythonFile(io.BufferedReader(_Prepend(head, stream), buffer_size=1 << 20), mode="r"),
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, strings_can_be_null=True, quoted_strings_can_be_null=False
+        ),
+    )
+    numbering = _LineNumbers(first_line=2)
+    for batch in reader:
+        errors, bad[:] = list(bad), []
+        numbering.skip(line for line, _ in errors)
+        frame = batch.to_pandas()
+        lines = numbering.assign(len(frame))
+        empty = frame.isna().all(axis=1).to_numpy()
+        if empty.any():  # blank lines (kept so line numbers stay physical) are not rows to score
+            errors += [(int(line), "empty line") for line in lines[empty]]
+            frame, lines = frame.loc[~empty].reset_index(drop=True), lines[~empty]
+        yield from _split_rows(frame, lines, errors, chunk_rows)
+    if bad:
+        yield Chunk(pd.DataFrame(columns=names), np.array([], dtype=int), list(bad))
+
+
+class _LineNumbers:
+    """Physical line numbers of the rows a streaming CSV parser returns, given the lines it skipped.
+
+    Skipped lines may be reported before the rows that precede them are returned (the
+    parser reads ahead), so they wait in `pending` until numbering reaches them.
+    """
+
+    def __init__(self, first_line: int) -> None:
+        self.next_line = first_line
+        self.pending: set[int] = set()
+
+    def skip(self, lines) -> None:
+        self.pending.update(line for line in lines if line >= self.next_line)
+
+    def assign(self, n: int) -> np.ndarray:
+        line = self.next_line
+        if not self.pending or min(self.pending) >= line + n:
+            self.next_line = line + n
+            return np.arange(line, line + n, dtype=np.int64)
+        lines = np.empty(n, dtype=np.int64)
+        i = 0
+        while i < n:
+            if line in self.pending:
+                self.pending.discard(line)
+            else:
+                lines[i] = line
+                i += 1
+            line += 1
+        self.next_line = line
+        return lines
+
+
+def _split_rows(frame: pd.DataFrame, lines: np.ndarray, errors, chunk_rows: int) -> Iterator[Chunk]:
+    if len(frame) <= chunk_rows:
+        yield Chunk(frame, lines, errors)
+        return
+    for start in range(0, len(frame), chunk_rows):
+        yield Chunk(
+            frame.iloc[start : start + chunk_rows], lines[start : start + chunk_rows], errors if start == 0 else []
+        )
+
+
+def read_jsonl_chunks(stream: Any, chunk_rows: int) -> Iterator[Chunk]:
+    text = io.TextIOWrapper(io.BufferedReader(_Prepend(b"", stream), buffer_size=1 << 20), encoding="utf-8")
+    records: list[dict] = []
+    lines: list[int] = []
+    errors: list[tuple[int, str]] = []
+    for number, raw in enumerate(text, start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            errors.append((number, f"not JSON: {exc}"))
+            continue
+        if not isinstance(value, dict):
+            errors.append((number, "not a JSON object"))
+            continue
+        records.append(value)
+        lines.append(number)
+        if len(records) >= chunk_rows:
+            yield Chunk(pd.DataFrame.from_records(records), np.array(lines), errors)
+            records, lines, errors = [], [], []
+    if records or errors:
+        yield Chunk(pd.DataFrame.from_records(records), np.array(lines, dtype=int), errors)
+
+
+def read_parquet_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(f"cannot read the parquet file: {exc}") from exc
+    row = 1
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas()
+        yield Chunk(frame, np.arange(row, row + len(frame)), [])
+        row += len(frame)
+
+
+# ---------------------------------------------------------------------------- writers
+class _Writer:
+    def __init__(self, path: Path, ext: str) -> None:
+        self.path = path
+        self.ext = ext
+        self.rows = 0
+        self._parquet: pq.ParquetWriter | None = None
+        self._fh = None if ext == ".parquet" else open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        if self.ext == ".csv":
+            frame.to_csv(self._fh, header=self.rows == 0, index=False)
+        elif self.ext == ".jsonl":
+            self._fh.write(frame.to_json(orient="records", lines=True, date_format="iso"))
+            self._fh.write("\n")
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+        self.rows += len(frame)
+
+    def close(self, empty_columns: list[str]) -> None:
+        if self._fh is not None:
+            if self.rows == 0 and self.ext == ".csv":
+                self._fh.write(",".join(empty_columns) + "\n")
+            self._fh.close()
+        elif self._parquet is not None:
+            self._parquet.close()
+        else:  # no row at all: an empty parquet file with the header columns
+            pq.write_table(pa.table({c: pa.array([], pa.string()) for c in empty_columns}), self.path)
+
+
+# ---------------------------------------------------------------------------- scoring
+def score_file(
+    s3: Any,
+    ref: InputRef,
+    loaded: LoadedModel,
+    workdir: Path,
+    chunk_rows: int,
+    on_progress: Callable[[int], None] = lambda rows: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> BatchResult:
+    """Score one input object into local output/error files (the caller uploads them)."""
+    ext = data_extension(ref.key)
+    kwargs = {"VersionId": ref.version_id} if ref.version_id else {}
+    try:
+        obj = s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404"):
+            raise InvalidInput(f"input s3://{ref.bucket}/{ref.key} no longer exists", {"key": ref.key}) from exc
+        raise
+    if ext == ".parquet":
+        local = workdir / "input.parquet"
+        with open(local, "wb") as fh:
+            for piece in obj["Body"].iter_chunks(8 << 20):
+                fh.write(piece)
+        chunks = read_parquet_chunks(local, chunk_rows)
+    elif ext == ".csv":
+        chunks = read_csv_chunks(obj["Body"], chunk_rows)
+    else:
+        chunks = read_jsonl_chunks(obj["Body"], chunk_rows)
+
+    result = BatchResult(output_path=workdir / f"output{ext}", errors_path=workdir / "errors.csv")
+    writer = _Writer(result.output_path, ext)
+    columns: list[str] | None = None
+    with open(result.errors_path, "w", newline="", encoding="utf-8") as err_fh:
+        errors = csv.writer(err_fh)
+        errors.writerow(["line", "reason"])
+        last_report = time.monotonic()
+        try:
+            for chunk in chunks:
+                if should_stop():
+                    raise JobInterrupted("batch scoring interrupted by shutdown")
+                result.rows_total += len(chunk.errors) + len(chunk.frame)
+                failed = list(chunk.errors)
+                scored = chunk.frame
+                if not chunk.frame.empty:
+                    if columns is None:
+                        columns = [str(c) for c in chunk.frame.columns]
+                        check_columns(loaded, columns, allow_extra=True)
+                    scored, bad = _score_chunk(loaded, chunk)
+                    failed += bad
+                errors.writerows(sorted(failed))  # in line order, whichever step found them
+                result.rows_failed += len(failed)
+                result.rows_scored += len(scored)
+                writer.write(scored)
+                if time.monotonic() - last_report > 5:
+                    on_progress(result.rows_total)
+                    last_report = time.monotonic()
+        finally:
+            writer.close(columns or [])
+    if result.rows_total == 0:
+        raise InvalidInput("the file has no data rows")
+    return result
+
+
+def _score_chunk(loaded: LoadedModel, chunk: Chunk) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """The scored rows (input columns + prediction columns) and the (line, reason) of rows that could not be."""
+    frame = chunk.frame.reset_index(drop=True)
+    missing_cols = [c for c in loaded.schema.names if c not in frame.columns]
+    if missing_cols:  # JSON lines may lack keys in a later chunk
+        check_columns(loaded, [str(c) for c in frame.columns], allow_extra=True)
+    bad = loaded.schema.bad_rows(frame)
+    failed = [(int(chunk.lines[pos]), reason) for pos, reason in sorted(bad.items())]
+    if bad:
+        keep = np.ones(len(frame), dtype=bool)
+        keep[sorted(bad)] = False
+        frame = frame.loc[keep].reset_index(drop=True)
+    if frame.empty:
+        return frame, failed
+    scores = predict(loaded, loaded.schema.encode(frame))
+    out = frame.copy()
+    for name, values in scores.columns().items():
+        out[name] = values
+    return out, failed

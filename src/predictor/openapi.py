@@ -1,0 +1,73 @@
+"""The predictor API's OpenAPI 3 document (tests check it lists exactly the app's routes)."""
+
+from fmlcore.openapi import MODEL, document, error_responses, ok, path_param
+
+PREDICTION = {
+    "type": "object",
+    "properties": {
+        "prediction": {"description": "class label (classifiers) or value (regressors)"},
+        "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+}
+RESPONSE = {
+    "type": "object",
+    "properties": {
+        "prediction_id": {"type": "string"},
+        "model": {"type": "string"},
+        "model_version": {"type": "string"},
+        "predictions": {"type": "array", "items": PREDICTION},
+        "stored_uri": {"type": "string"},
+    },
+}
+
+SPEC = document(
+    "fargate-ml predictor",
+    "Online predictions (returned and stored) and batch prediction job status.",
+    {
+        "/models/{model}/predict": {
+            "post": {
+                "summary": "Predict; the inputs and outputs are stored before the answer",
+                "parameters": [
+                    MODEL,
+                    {"name": "version", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "instances": {"type": "array", "items": {"type": "array"}, "minItems": 1},
+                                    "records": {"type": "array", "items": {"type": "object"}, "minItems": 1},
+                                    "version": {"type": "string"},
+                                },
+                                "additionalProperties": False,
+                            }
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {
+                    **ok("predictions", {"$ref": "#/components/schemas/PredictResponse"}),
+                    **error_responses(400, 404, 413, 415),
+                },
+            }
+        },
+        "/predictions/{prediction_id}": {
+            "get": {
+                "summary": "A stored online prediction",
+                "parameters": [path_param("prediction_id", "<yyyymmdd>-<32 hex>-<model>")],
+                "responses": {**ok("the stored request and response"), **error_responses(404)},
+            }
+        },
+        "/prediction-jobs/{job_id}": {
+            "get": {
+                "summary": "A batch prediction job's status record",
+                "parameters": [path_param("job_id", "predict-<32 hex>")],
+                "responses": {**ok("status record"), **error_responses(404)},
+            }
+        },
+    },
+    {"PredictResponse": RESPONSE},
+)

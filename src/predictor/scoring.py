@@ -1,0 +1,108 @@
+"""Scoring: a model version and a table in, predictions out, with the model's exact encoding.
+
+Shapes (documented in README "Predictions"):
+- regression: `{"prediction": <value>}`;
+- classification: `{"prediction": <class>, "probabilities": {<class>: p, ...}}`, the class
+  being the one with the highest probability (for binary, p(positive) >= 0.5).
+Batch outputs carry the same as columns: `prediction`, then `probability_<class>` per class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fmlcore.errors import InvalidInput
+from fmlcore.model_store import LoadedModel
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Raw model output for n rows: values (regression) or an (n, classes) probability matrix."""
+
+    values: np.ndarray
+    classes: list[Any] | None
+
+    def labels(self) -> list[Any]:
+        if self.classes is None:
+            return self.values.tolist()
+        return [self.classes[i] for i in self.values.argmax(axis=1)]
+
+    def records(self) -> list[dict[str, Any]]:
+        if self.classes is None:
+            return [{"prediction": float(v)} for v in self.values]
+        names = [str(c) for c in self.classes]
+        labels = self.labels()
+        return [
+            {"prediction": label, "probabilities": dict(zip(names, map(float, row), strict=True))}
+            for label, row in zip(labels, self.values, strict=True)
+        ]
+
+    def columns(self) -> dict[str, Any]:
+        """Output columns for batch files."""
+        if self.classes is None:
+            return {"prediction": self.values}
+        out: dict[str, Any] = {"prediction": self.labels()}
+        for i, name in enumerate(self.classes):
+            out[f"probability_{name}"] = self.values[:, i]
+        return out
+
+
+def check_columns(loaded: LoadedModel, columns: list[str], allow_extra: bool) -> None:
+    """Missing columns are always an error; unexpected ones unless `allow_extra` (batch pass-through)."""
+    expected = loaded.schema.names
+    missing = [c for c in expected if c not in columns]
+    extra = [c for c in columns if c not in set(expected)]
+    if missing or (extra and not allow_extra):
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing[:10])}")
+        if extra and not allow_extra:
+            parts.append(f"unexpected column(s) {', '.join(map(str, extra[:10]))}")
+        raise InvalidInput(
+            f"input does not match model {loaded.model!r}: {'; '.join(parts)}",
+            {"missing": missing[:50], "unexpected": [] if allow_extra else extra[:50], "features": len(expected)},
+        )
+
+
+def predict(loaded: LoadedModel, features: pd.DataFrame) -> Scores:
+    """Scores for an already-encoded feature frame (FeatureSchema.encode)."""
+    raw = loaded.booster.inplace_predict(features)
+    classes = loaded.metadata.get("classes")
+    objective = loaded.objective
+    if objective.startswith("binary:"):
+        p = np.asarray(raw, dtype="float64").reshape(-1)
+        return Scores(np.column_stack([1 - p, p]), classes or [0, 1])
+    if objective.startswith("multi:"):
+        proba = np.asarray(raw, dtype="float64")
+        if proba.ndim == 1:  # multi:softmax returns class ids: one-hot them
+            proba = np.eye(len(classes))[proba.astype(int)]
+        return Scores(proba, classes)
+    return Scores(np.asarray(raw, dtype="float64").reshape(-1), None)
+
+
+def frame_from_instances(loaded: LoadedModel, instances: Any) -> pd.DataFrame:
+    """`{"instances": [[...], ...]}`: rows of values in the model's feature order."""
+    names = loaded.schema.names
+    if not isinstance(instances, list) or not instances:
+        raise InvalidInput('"instances" must be a non-empty list of rows')
+    for i, row in enumerate(instances):
+        if not isinstance(row, list) or len(row) != len(names):
+            raise InvalidInput(
+                f"instance {i} must be a list of {len(names)} values in the order {', '.join(names)}",
+                {"instance": i, "expected": names, "got": len(row) if isinstance(row, list) else type(row).__name__},
+            )
+    return pd.DataFrame(instances, columns=names)
+
+
+def frame_from_records(records: Any) -> pd.DataFrame:
+    """`{"records": [{...}, ...]}`: one object per row, keyed by column name."""
+    if not isinstance(records, list) or not records:
+        raise InvalidInput('"records" must be a non-empty list of objects')
+    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise InvalidInput(f"record {bad} is not an object", {"record": bad})
+    return pd.DataFrame.from_records(records)

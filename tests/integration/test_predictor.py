@@ -1,0 +1,262 @@
+"""Both prediction flows against the running stack: real gunicorn, real worker, real Lambda, real xgboost."""
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+
+import pandas as pd
+import pytest
+import requests
+
+from fmlcore.jobs import job_id_for
+from fmlcore.model_store import ModelStore
+from fmlcore.sample_data import write as write_sample
+from fmlcore.status import StatusStore
+from trainer.training import TrainOptions, prepare, train
+
+from ..conftest import ROOT
+from .conftest import start_api, wait_for
+
+pytestmark = pytest.mark.emulator
+
+SAMPLE = pd.read_csv(ROOT / "samples" / "churn.csv")
+FEATURES = [c for c in SAMPLE.columns if c != "churned"]
+
+
+def train_version(store: ModelStore, model: str, **params) -> str:
+    opts = TrainOptions.from_job({"target": "churned", "params": params, "num_boost_round": 50})
+    trained = train(prepare(SAMPLE, opts), opts)
+    return store.save(model, trained.booster, {**trained.metadata, "job_id": f"test-{model}"})
+
+
+@pytest.fixture(scope="module")
+def store(aws, settings) -> ModelStore:
+    return ModelStore(aws.s3, settings.models_bucket, latest_ttl_seconds=0)
+
+
+@pytest.fixture(scope="module")
+def model(store, unique_module) -> tuple[str, str]:
+    name = f"pred-{unique_module}"
+    return name, train_version(store, name, max_depth=3)
+
+
+@pytest.fixture(scope="module")
+def unique_module() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def predictor_api(start_proc, proc_env) -> str:
+    return start_api(start_proc, "predictor", proc_env)
+
+
+@pytest.fixture(scope="session")
+def predictor_worker(start_proc, proc_env):
+    return start_proc("predictor-worker", [sys.executable, "-m", "predictor.worker"], proc_env)
+
+
+def rows(n: int = 5) -> pd.DataFrame:
+    return SAMPLE[FEATURES].head(n)
+
+
+def predict(api: str, model: str, **kwargs) -> requests.Response:
+    return requests.post(f"{api}/models/{model}/predict", timeout=30, **kwargs)
+
+
+def test_records_instances_and_csv_give_identical_predictions(predictor_api, model):
+    name, version = model
+    frame = rows(20)
+    records = json.loads(frame.to_json(orient="records"))
+    by_records = predict(predictor_api, name, json={"records": records})
+    by_instances = predict(predictor_api, name, json={"instances": json.loads(frame.to_json(orient="values"))})
+    by_csv = predict(predictor_api, name, data=frame.to_csv(index=False), headers={"Content-Type": "text/csv"})
+    for resp in (by_records, by_instances, by_csv):
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["model_version"] == version
+    assert by_records.json()["predictions"] == by_instances.json()["predictions"] == by_csv.json()["predictions"]
+    first = by_records.json()["predictions"][0]
+    assert set(first) == {"prediction", "probabilities"} and set(first["probabilities"]) == {"0", "1"}
+    assert abs(sum(first["probabilities"].values()) - 1) < 1e-9
+
+
+def test_prediction_is_stored_and_retrievable(predictor_api, model, aws, settings):
+    name, version = model
+    resp = predict(predictor_api, name, json={"records": json.loads(rows(3).to_json(orient="records"))})
+    body = resp.json()
+    assert body["stored_uri"].startswith(f"s3://{settings.predictions_bucket}/online/{name}/")
+    stored = requests.get(f"{predictor_api}/predictions/{body['prediction_id']}", timeout=10).json()
+    assert stored["model_version"] == version
+    assert stored["predictions"] == body["predictions"]
+    assert stored["input"]["format"] == "records" and len(stored["input"]["sha256"]) == 64
+    assert requests.get(f"{predictor_api}/predictions/20260101-{'0' * 32}-{name}", timeout=5).status_code == 404
+    assert requests.get(f"{predictor_api}/predictions/not-an-id", timeout=5).status_code == 404
+
+
+def test_pinned_version_and_new_latest_without_restart(predictor_api, store, unique):
+    name = f"pin-{unique}"
+    old = train_version(store, name, max_depth=1)
+    payload = {"records": json.loads(rows(10).to_json(orient="records"))}
+    first = predict(predictor_api, name, json=payload).json()
+    assert first["model_version"] == old
+    new = train_version(store, name, max_depth=6)
+    latest = wait_for(
+        lambda: (b := predict(predictor_api, name, json=payload).json())["model_version"] == new and b,
+        timeout=10,
+        what="the new latest version to be picked up",
+    )
+    assert latest["predictions"] != first["predictions"]
+    pinned = predict(predictor_api, name, json=payload, params={"version": old}).json()
+    assert pinned["model_version"] == old and pinned["predictions"] == first["predictions"]
+
+
+@pytest.mark.parametrize(
+    ("make_request", "status", "mentions"),
+    [
+        (lambda m: {"json": {"records": [{k: v for k, v in r.items() if k != "contract"} for r in _recs()]}}, 400, "contract"),
+        (lambda m: {"json": {"records": [{**r, "colour": "red"} for r in _recs()]}}, 400, "colour"),
+        (lambda m: {"json": {"records": [{**r, "tenure_months": "long"} for r in _recs()]}}, 400, "tenure_months"),
+        (lambda m: {"json": {"instances": [[1, 2, 3]]}}, 400, "6 values"),
+        (lambda m: {"data": b"", "headers": {"Content-Type": "application/json"}}, 400, "empty"),
+        (lambda m: {"data": b"{nope", "headers": {"Content-Type": "application/json"}}, 400, "malformed JSON"),
+        (lambda m: {"json": {"records": [], "instances": []}}, 400, "exactly one"),
+        (lambda m: {"data": b"x" * (10 * 1024 * 1024 + 1), "headers": {"Content-Type": "text/csv"}}, 413, "limit"),
+        (lambda m: {"data": b"<a/>", "headers": {"Content-Type": "application/xml"}}, 415, "application/xml"),
+        (lambda m: {"json": {"records": _recs(), "version": "no-such-version"}}, 404, "no version"),
+    ],
+    ids=["missing-column", "extra-column", "wrong-type", "short-instance", "empty-body", "malformed-json",
+         "two-inputs", "over-limit", "unsupported-type", "unknown-version"],
+)  # fmt: skip
+def test_bad_requests_get_clear_errors(predictor_api, model, make_request, status, mentions):
+    resp = predict(predictor_api, model[0], **make_request(model))
+    assert resp.status_code == status, resp.text
+    assert mentions in resp.json()["error"]["message"]
+
+
+def _recs():
+    return json.loads(rows(2).to_json(orient="records"))
+
+
+def test_unknown_model_is_404(predictor_api):
+    resp = predict(predictor_api, "no-such-model-here", json={"records": _recs()})
+    assert resp.status_code == 404 and resp.json()["error"]["type"] == "NotFound"
+
+
+def scoring_file(path, n, seed=11):
+    write_sample(path, n, score=True, seed=seed)
+    return path
+
+
+def drop_and_wait(aws, settings, key, body, timeout=60, **metadata):
+    version = aws.s3.put_object(Bucket=settings.inference_bucket, Key=key, Body=body, Metadata=metadata)["VersionId"]
+    statuses = StatusStore(aws.s3, settings.predictions_bucket)
+    job_id = job_id_for("predict", settings.inference_bucket, key, version)
+    return wait_for(
+        lambda: (r := statuses.get(job_id)) and r["state"] in ("succeeded", "failed") and r,
+        timeout=timeout,
+        what=f"prediction job for {key}",
+    )
+
+
+def read_output(aws, settings, key) -> bytes:
+    return aws.s3.get_object(Bucket=settings.predictions_bucket, Key=key)["Body"].read()
+
+
+def test_batch_file_with_three_bad_rows(aws, settings, model, predictor_worker, tmp_path):
+    name, version = model
+    path = scoring_file(tmp_path / "in.csv", 1000)
+    lines = path.read_text().splitlines()
+
+    # File lines are 1-based with the header on line 1: break lines 10, 500 and 1001 (the last).
+    def set_field(line_no: int, column: int, value: str) -> None:
+        parts = lines[line_no - 1].split(",")
+        parts[column] = value
+        lines[line_no - 1] = ",".join(parts)
+
+    set_field(10, 1, "not-a-number")  # tenure_months
+    lines[499] += ",an,extra,field"  # line 500: too many fields
+    set_field(1001, 2, "12.x")  # monthly_charges
+    record = drop_and_wait(aws, settings, f"{name}/jan.csv", ("\n".join(lines) + "\n").encode())
+    assert record["state"] == "succeeded", record
+    assert record["metrics"]["rows_total"] == 1000
+    assert record["metrics"]["rows_scored"] == 997 and record["metrics"]["rows_failed"] == 3
+    assert record["model_version"] == version
+
+    out = pd.read_csv(io.BytesIO(read_output(aws, settings, f"batch/{name}/jan.predictions.csv")), dtype=str)
+    assert len(out) == 997
+    assert list(out.columns[:7]) == ["customer_id", *FEATURES]
+    assert {"prediction", "probability_0", "probability_1"} <= set(out.columns)
+    source = pd.read_csv(path, dtype=str)
+    assert out["customer_id"].tolist() == [c for i, c in enumerate(source["customer_id"]) if i not in (8, 498, 999)]
+    errors = list(csv.DictReader(io.StringIO(read_output(aws, settings, f"batch/{name}/jan.errors.csv").decode())))
+    assert [int(e["line"]) for e in errors] == [10, 500, 1001]
+    assert "tenure_months" in errors[0]["reason"] and "fields" in errors[1]["reason"]
+
+
+@pytest.mark.parametrize("ext", [".parquet", ".jsonl"])
+def test_batch_parquet_and_jsonl_keep_their_format(aws, settings, model, predictor_worker, tmp_path, ext):
+    name, _ = model
+    frame = pd.read_csv(scoring_file(tmp_path / "in.csv", 300), dtype={"customer_id": str})
+    buf = io.BytesIO()
+    if ext == ".parquet":
+        frame.to_parquet(buf)
+    else:
+        buf.write(frame.to_json(orient="records", lines=True).encode())
+    record = drop_and_wait(aws, settings, f"{name}/feb{ext}", buf.getvalue())
+    assert record["state"] == "succeeded", record
+    raw = read_output(aws, settings, f"batch/{name}/feb.predictions{ext}")
+    out = pd.read_parquet(io.BytesIO(raw)) if ext == ".parquet" else pd.read_json(io.BytesIO(raw), lines=True)
+    assert len(out) == 300 and "prediction" in out.columns
+    assert out["customer_id"].astype(str).tolist() == frame["customer_id"].tolist()
+
+
+def test_batch_for_unknown_model_fails_with_an_error_record(aws, settings, predictor_worker, tmp_path, unique):
+    path = scoring_file(tmp_path / "in.csv", 10)
+    record = drop_and_wait(aws, settings, f"ghost-{unique}/x.csv", path.read_bytes())
+    assert record["state"] == "failed" and record["error"]["type"] == "NotFound"
+    errors = read_output(aws, settings, f"batch/ghost-{unique}/x.errors.csv").decode()
+    assert "no model" in errors
+
+
+def test_batch_pins_a_version_from_metadata(aws, settings, store, predictor_worker, tmp_path, unique):
+    name = f"bpin-{unique}"
+    old = train_version(store, name, max_depth=1)
+    train_version(store, name, max_depth=4)
+    path = scoring_file(tmp_path / "in.csv", 20)
+    record = drop_and_wait(aws, settings, f"{name}/x.csv", path.read_bytes(), model_version=old)
+    assert record["state"] == "succeeded" and record["model_version"] == old
+
+
+def test_prediction_job_status_is_served(predictor_api, aws, settings, model, predictor_worker, tmp_path):
+    record = drop_and_wait(aws, settings, f"{model[0]}/status.csv", scoring_file(tmp_path / "s.csv", 5).read_bytes())
+    served = requests.get(f"{predictor_api}/prediction-jobs/{record['job_id']}", timeout=5).json()
+    assert served["state"] == "succeeded" and served["outputs"]["predictions_uri"].endswith("status.predictions.csv")
+
+
+def test_million_row_batch_completes(aws, settings, model, start_proc, proc_env, tmp_path, capsys):
+    """1M rows through the whole path; the worker's peak RSS is reported (not asserted)."""
+    name, _ = model
+    worker = start_proc("predictor-worker-1m", [sys.executable, "-m", "predictor.worker"], proc_env)
+    wait_for(lambda: "worker started" in worker.log(), 20, what="the worker")
+    path = scoring_file(tmp_path / "big.csv", 1_000_000, seed=5)
+    started = time.monotonic()
+    record = drop_and_wait(aws, settings, f"{name}/big.csv", path.read_bytes(), timeout=600)
+    elapsed = time.monotonic() - started
+    assert record["state"] == "succeeded", record
+    assert record["metrics"]["rows_scored"] == 1_000_000
+    peak_kib = _peak_rss_kib(worker.proc.pid)
+    with capsys.disabled():
+        sys.stderr.write(
+            f"\n[1M-row batch] {os.path.getsize(path) / 1e6:.1f} MB, worker {record['metrics']['seconds']} s "
+            f"({record['metrics']['rows_per_second']} rows/s), drop→done {elapsed:.1f} s, "
+            f"worker peak RSS {peak_kib / 1024:.0f} MiB\n"
+        )
+
+
+def _peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))

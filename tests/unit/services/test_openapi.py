@@ -1,0 +1,50 @@
+"""The OpenAPI documents list exactly the routes each app serves (no AWS call is made)."""
+
+import re
+
+import pytest
+
+from fmlcore.settings import Settings
+from predictor.api import create_app as predictor_app
+from trainer.api import create_app as trainer_app
+
+SETTINGS = Settings.from_env(
+    {
+        "FML_TARGET": "local",
+        "FML_MODELS_BUCKET": "m",
+        "FML_DATASETS_BUCKET": "d",
+        "FML_PREDICTIONS_BUCKET": "p",
+        "FML_INFERENCE_BUCKET": "i",
+        "FML_TRAIN_QUEUE_URL": "http://q/train",
+    }
+)
+
+
+@pytest.mark.parametrize("factory", [trainer_app, predictor_app], ids=["trainer", "predictor"])
+def test_spec_and_routes_agree(factory):
+    app = factory(SETTINGS)
+    routes = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        routes.setdefault(path, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
+    spec = app.test_client().get("/openapi.json").get_json()
+    documented = {path: set(ops) for path, ops in spec["paths"].items()}
+    assert documented == routes
+    assert spec["openapi"].startswith("3.")
+    for path, ops in spec["paths"].items():
+        for op in ops.values():
+            params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert params == set(re.findall(r"{(\w+)}", path)), path
+
+
+def test_errors_are_json_with_the_shared_shape():
+    client = trainer_app(SETTINGS).test_client()
+    resp = client.get("/no/such/route")
+    assert resp.status_code == 404 and resp.get_json()["error"]["type"] == "NotFound"
+    resp = client.post("/models/Bad Name/train", data=b"a,b\n1,2\n", content_type="text/csv")
+    assert resp.status_code == 400 and "invalid model name" in resp.get_json()["error"]["message"]
+    resp = client.delete("/models")
+    assert resp.status_code == 405 and resp.get_json()["error"]["type"] == "MethodNotAllowed"
+    assert resp.headers["X-Request-Id"]
