@@ -153,6 +153,11 @@ run: localstack-up ## Start the APIs (predictor :8080, trainer :8081) and both w
 stop: ## Stop the APIs and workers started by `make run`
 	@test -x $(PY) && $(PROCS) stop trainer-api predictor-api trainer-worker predictor-worker || true
 
+QUEUE ?= train predict
+.PHONY: redrive
+redrive: venv ## Move dead-lettered jobs back to their queue after fixing the cause (QUEUE=train|predict)
+	@$(WITH_STACK_ENV) $(PY) -m fmlcore.redrive $(QUEUE)
+
 # ---------------------------------------------------------------------------- demo
 .PHONY: demo
 demo: run ## Run the main job on the local emulator and show what happened

@@ -7,6 +7,7 @@ uses boto3's normal resolution (IAM role, profile, AWS_ENDPOINT_URL_<SERVICE> if
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import Any
 
@@ -14,6 +15,8 @@ import boto3
 from botocore.config import Config
 
 from fmlcore.settings import Settings
+
+log = logging.getLogger("fml.aws")
 
 DEFAULT_LOCALSTACK_HOST = "127.0.0.1:4566"
 
@@ -36,6 +39,21 @@ def make_session(settings: Settings) -> Any:
     return boto3.session.Session(region_name=settings.region)
 
 
+def _log_retry(
+    attempts: int = 0, caught_exception: Exception | None = None, response=None, operation=None, **_
+) -> None:
+    """Make botocore's own retries visible: an unreachable or throttling endpoint shows in the logs."""
+    status = (response or (None, {}))[1].get("ResponseMetadata", {}).get("HTTPStatusCode") if response else None
+    if caught_exception is not None or (status is not None and status >= 500) or status == 429:
+        log.warning(
+            "AWS call %s failed (attempt %s), botocore retries with backoff: %s",
+            getattr(operation, "name", "?"),
+            attempts,
+            caught_exception or f"HTTP {status}",
+        )
+    return None
+
+
 class AwsClients:
     """The AWS clients of one process, created once on first use and then shared (thread-safe)."""
 
@@ -44,7 +62,9 @@ class AwsClients:
         self._config = config
 
     def client(self, service: str) -> Any:
-        return self._session.client(service, config=self._config)
+        client = self._session.client(service, config=self._config)
+        client.meta.events.register("needs-retry", _log_retry)
+        return client
 
     @cached_property
     def s3(self) -> Any:

@@ -21,6 +21,7 @@ import re
 import time
 import uuid
 
+from botocore.exceptions import ParamValidationError
 from flask import Blueprint, Flask, Response, current_app, request
 
 from fmlcore.aws import AwsClients
@@ -75,11 +76,14 @@ def train_model(model: str) -> Response:
     if content_type == "application/json":
         body = json_body()
         uri = body.pop("dataset", None)
-        if not uri:
+        version = body.pop("dataset_version", None)
+        if not uri or not isinstance(uri, str):
             raise InvalidInput('the JSON body needs "dataset": "s3://bucket/key"', {"fields": sorted(body)})
+        if version is not None and not isinstance(version, str):
+            raise InvalidInput('"dataset_version" must be a string (an S3 VersionId)')
         bucket, key = parse_s3_uri(uri)
         options = body
-        ref, frame, size = _s3_dataset(app, bucket, key, body.pop("dataset_version", None))
+        ref, frame, size = _s3_dataset(app, bucket, key, version or None)
     else:
         ext = extension_for_content_type(request.content_type)
         options = options_from_metadata("train", dict(request.args))
@@ -117,6 +121,8 @@ def _s3_dataset(app: TrainerApp, bucket: str, key: str, version: str | None):
     kwargs = {"VersionId": version} if version else {}
     try:
         head = app.s3.head_object(Bucket=bucket, Key=key, **kwargs)
+    except ParamValidationError as exc:
+        raise InvalidInput(f"s3://{bucket}/{key} is not a valid S3 location", {"dataset": key}) from exc
     except Exception as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
         if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchVersion", "403", "AccessDenied"):

@@ -117,9 +117,10 @@ def proc_env(settings) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def start_proc(tmp_path_factory):
-    """Start a named process; every process is stopped at the end of the session."""
+    """Start a named process; every process is stopped at the end of the test module, so the
+    workers of one module never take the jobs of another."""
     started: list[Proc] = []
     log_dir = tmp_path_factory.mktemp("procs")
 
@@ -146,12 +147,12 @@ def start_api(start_proc, service: str, env: dict[str, str], name: str | None = 
     return base
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trainer_api(start_proc, proc_env) -> str:
     return start_api(start_proc, "trainer", proc_env)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trainer_worker(start_proc, proc_env) -> Proc:
     return start_proc("trainer-worker", [sys.executable, "-m", "trainer.worker"], proc_env)
 

@@ -50,12 +50,12 @@ def unique_module() -> str:
     return uuid.uuid4().hex[:8]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def predictor_api(start_proc, proc_env) -> str:
     return start_api(start_proc, "predictor", proc_env)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def predictor_worker(start_proc, proc_env):
     return start_proc("predictor-worker", [sys.executable, "-m", "predictor.worker"], proc_env)
 
