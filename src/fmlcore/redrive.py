@@ -2,9 +2,10 @@
 
     python -m fmlcore.redrive train predict [--max N]
 
-Each message is sent back to its source queue and then deleted from the dead-letter queue
-(send first, so a crash in between can only duplicate a job, and jobs are idempotent). The
-job's status record goes back to `queued` with a note, keeping the history of its attempts.
+The job's status record goes back to `queued` with a note (keeping the history of its
+attempts) before its message is sent back to the source queue, then the message is deleted
+from the dead-letter queue (send first, so a crash in between can only duplicate a job, and
+jobs are idempotent).
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ def redrive(sqs: Any, s3: Any, settings: Settings, kind: str, limit: int | None 
             except FmlError:
                 job = None
             with bind(message_id=message["MessageId"], job_id=job.job_id if job else None):
+                # The status first: once the message is back, a worker may pick it up at once.
+                record = statuses.get(job.job_id) if job is not None else None
+                if record is not None:
+                    statuses.put(transition(record, QUEUED, note="redriven from the dead-letter queue"))
                 sqs.send_message(QueueUrl=queue, MessageBody=message["Body"])
                 sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
                 if job is not None:
-                    record = statuses.get(job.job_id)
-                    if record is not None:
-                        statuses.put(transition(record, QUEUED, note="redriven from the dead-letter queue"))
                     moved.append(job.job_id)
                 log.info("message redriven", extra={"kind": kind})
     return moved

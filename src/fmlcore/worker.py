@@ -125,7 +125,13 @@ class QueueWorker:
                 self.stop_requested.wait(delay)
                 continue
             for message in messages:
-                self.process(message)
+                try:
+                    self.process(message)
+                except (BotoCoreError, ClientError) as exc:
+                    # AWS unreachable around the job (lease, delete): the message comes back after its
+                    # visibility timeout and the job, being idempotent, is picked up again.
+                    log.warning("could not settle message %s: %s", message.get("MessageId"), exc)
+                    self.stop_requested.wait(self.retry_base_seconds)
                 handled += 1
         log.info("worker stopped", extra={"handled": handled})
         return handled

@@ -27,3 +27,8 @@ output "dlq_name" {
   description = "Name of the dead-letter queue."
   value       = aws_sqs_queue.dlq.name
 }
+
+output "visibility_timeout_seconds" {
+  description = "Visibility timeout of the queue, in seconds (workers must renew their messages within it)."
+  value       = aws_sqs_queue.this.visibility_timeout_seconds
+}

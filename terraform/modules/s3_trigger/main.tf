@@ -54,6 +54,26 @@ data "aws_iam_policy_document" "this" {
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${var.status_bucket_arn}/_jobs/*"]
   }
+
+  dynamic "statement" {
+    for_each = var.dead_letter_queue_arn == null ? [] : [var.dead_letter_queue_arn]
+
+    content {
+      sid       = "DeadLetterFailedEvents"
+      actions   = ["sqs:SendMessage"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "UseBucketKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "this" {
@@ -63,7 +83,6 @@ resource "aws_iam_role_policy" "this" {
 }
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_116:Failed S3 events are not dead-lettered here: re-copying the object re-emits the event, and job ids are deterministic so a retry is idempotent.
   #checkov:skip=CKV_AWS_117:The function only calls S3 and SQS APIs; a VPC would add NAT or endpoints for nothing (and the local emulator has no VPC).
   #checkov:skip=CKV_AWS_115:Reserved concurrency is taken from the account pool (10 on new accounts); the invocation rate is bounded by uploads.
   #checkov:skip=CKV_AWS_272:The zip is built and deployed by the project's own Makefile; there is no signing profile to validate against.
@@ -77,6 +96,16 @@ resource "aws_lambda_function" "this" {
   runtime          = var.runtime
   timeout          = var.timeout_seconds
   memory_size      = var.memory_size
+
+  # S3 invokes the function asynchronously: events that still fail after Lambda's retries
+  # are kept on this queue instead of being dropped.
+  dynamic "dead_letter_config" {
+    for_each = var.dead_letter_queue_arn == null ? [] : [var.dead_letter_queue_arn]
+
+    content {
+      target_arn = dead_letter_config.value
+    }
+  }
 
   environment {
     variables = merge(var.environment, {

@@ -109,6 +109,18 @@ variable "filter_suffixes" {
   }
 }
 
+variable "dead_letter_queue_arn" {
+  description = "ARN of an SQS queue that keeps the S3 events the function failed on after Lambda's retries; null drops them (the local emulator)."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the buckets' KMS key, if they use SSE-KMS: the function may then write status records encrypted with it."
+  type        = string
+  default     = null
+}
+
 variable "environment" {
   description = "Extra environment variables for the function; the FML_* variables set by this module take precedence."
   type        = map(string)

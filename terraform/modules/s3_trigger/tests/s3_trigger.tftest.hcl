@@ -206,3 +206,40 @@ run "rejects_empty_suffix_list" {
 
   expect_failures = [var.filter_suffixes]
 }
+
+run "optional_dead_letter_queue_and_kms_key" {
+  command = plan
+
+  variables {
+    dead_letter_queue_arn = "arn:aws:sqs:us-east-1:111122223333:fml-test-enqueue-dlq"
+    kms_key_arn           = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000"
+  }
+
+  assert {
+    condition     = one(aws_lambda_function.this.dead_letter_config).target_arn == var.dead_letter_queue_arn
+    error_message = "Failed asynchronous invocations must go to the dead-letter queue."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for s in data.aws_iam_policy_document.this.statement : tolist(s.resources) if contains(s.actions, "sqs:SendMessage")
+    ])) == toset([var.queue_arn, var.dead_letter_queue_arn])
+    error_message = "The function may send to its job queue and its dead-letter queue only."
+  }
+
+  assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.this.statement : [s.actions, s.resources] if s.sid == "UseBucketKey"
+    ]) == [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([var.kms_key_arn])]
+    error_message = "With a KMS key the function may encrypt and decrypt status records with it."
+  }
+}
+
+run "no_dead_letter_queue_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_lambda_function.this.dead_letter_config) == 0
+    error_message = "Without dead_letter_queue_arn there is no dead-letter configuration (the emulator)."
+  }
+}

@@ -1,0 +1,79 @@
+output "api_url" {
+  description = "Base URL of the HTTP API (routes need SigV4-signed requests, service execute-api)."
+  value       = module.api_gateway.api_endpoint
+}
+
+output "api_execution_arn" {
+  description = "Execution ARN of the API: grant callers execute-api:Invoke on \"<arn>/*\" (or narrower routes)."
+  value       = module.api_gateway.execution_arn
+}
+
+output "api_routes" {
+  description = "Service serving each API route."
+  value       = module.api_gateway.routes
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the internal ALB (one listener per service; resolvable inside the VPC only)."
+  value       = module.alb.dns_name
+}
+
+output "service_urls" {
+  description = "Internal base URLs of the services on the ALB, by service (inside the VPC only)."
+  value       = module.alb.urls
+}
+
+output "buckets" {
+  description = "Bucket names by role: datasets, models, inference, predictions."
+  value       = { for role, bucket in module.storage : role => bucket.name }
+}
+
+output "queues" {
+  description = "Queue URLs: train, predict and their dead-letter queues train_dlq, predict_dlq."
+  value = merge(
+    { for kind, queue in module.queue : kind => queue.url },
+    { for kind, queue in module.queue : "${kind}_dlq" => queue.dlq_url },
+  )
+}
+
+output "enqueue_dlq_url" {
+  description = "URL of the queue that keeps S3 events the enqueue functions failed on."
+  value       = aws_sqs_queue.enqueue_dlq.url
+}
+
+output "functions" {
+  description = "Enqueue Lambda function names by job kind: train, predict."
+  value       = { for kind, trigger in module.s3_trigger : kind => trigger.function_name }
+}
+
+output "ecr_repository_urls" {
+  description = "ECR repository URLs by image: trainer, predictor (docker push <url>:<tag>)."
+  value       = { for name, repo in module.ecr : name => repo.url }
+}
+
+output "ecr_registry" {
+  description = "ECR registry host of the repositories (for docker login)."
+  value       = split("/", module.ecr["trainer"].url)[0]
+}
+
+output "cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = module.ecs_cluster.name
+}
+
+output "ecs_services" {
+  description = "ECS service names: trainer_api, predictor_api, trainer_worker, predictor_worker."
+  value = merge(
+    { for name, svc in module.api : "${name}_api" => svc.name },
+    { for name, svc in module.worker : "${name}_worker" => svc.name },
+  )
+}
+
+output "log_groups" {
+  description = "CloudWatch log groups of the services and workers, and of the API's access logs."
+  value = merge(
+    { for name, svc in module.api : "${name}_api" => svc.log_group_name },
+    { for name, svc in module.worker : "${name}_worker" => svc.log_group_name },
+    { api_access = module.api_gateway.access_log_group_name },
+  )
+}

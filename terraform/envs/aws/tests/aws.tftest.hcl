@@ -1,0 +1,222 @@
+# Plans the whole cloud stack with a mocked AWS provider: no credentials, no account.
+mock_provider "aws" {
+  # The provider validates policy JSON, account IDs and ARNs at plan; the mock's random
+  # strings are none of these.
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "111122223333"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+
+  mock_data "aws_region" {
+    defaults = {
+      name = "us-east-1"
+    }
+  }
+
+  mock_data "aws_availability_zones" {
+    defaults = {
+      names = ["us-east-1c", "us-east-1a", "us-east-1b"]
+    }
+  }
+
+  mock_resource "aws_ecr_repository" {
+    override_during = plan
+    defaults = {
+      repository_url = "111122223333.dkr.ecr.us-east-1.amazonaws.com/fargate-ml-dev/image"
+    }
+  }
+}
+
+variables {
+  image_tags = {
+    trainer   = "0123abc"
+    predictor = "0123abc"
+  }
+  # Any existing file will do: filebase64sha256 only hashes its bytes.
+  lambda_zip_path = "tests/fixtures/dummy.zip"
+}
+
+run "whole_stack_plans" {
+  command = plan
+
+  assert {
+    condition     = keys(output.buckets) == ["datasets", "inference", "models", "predictions"] && output.buckets.models == "fargate-ml-dev-models"
+    error_message = "output.buckets must map the four bucket roles to <project>-<environment>-<role>."
+  }
+
+  assert {
+    condition     = keys(output.queues) == ["predict", "predict_dlq", "train", "train_dlq"]
+    error_message = "output.queues must map train, predict and their dead-letter queues (the shape fmlcore.stack reads)."
+  }
+
+  assert {
+    condition     = output.functions == { train = "fargate-ml-dev-enqueue-train", predict = "fargate-ml-dev-enqueue-predict" }
+    error_message = "Function names must be \"<project>-<environment>-enqueue-<kind>\"."
+  }
+
+  assert {
+    condition     = local.azs == tolist(["us-east-1a", "us-east-1b"])
+    error_message = "The stack must span the first az_count (2) availability zones."
+  }
+
+  assert {
+    condition = alltrue([
+      for kind in ["train", "predict"] :
+      module.queue[kind].visibility_timeout_seconds >= tonumber(local.stack_env.FML_WORKER_VISIBILITY_TIMEOUT)
+    ])
+    error_message = "Each queue's visibility timeout must cover the workers' heartbeat window (FML_WORKER_VISIBILITY_TIMEOUT)."
+  }
+
+  assert {
+    condition     = alltrue([for w in module.worker : w.autoscaling_capacity.min == 0 && contains(keys(w.scaling_policies), "backlog") && contains(keys(w.scaling_policies), "scale_from_zero")])
+    error_message = "Workers must scale from 0 on their queue's backlog per task, with the scale-from-zero step policy."
+  }
+
+  assert {
+    condition     = alltrue([for a in module.api : a.autoscaling_capacity.min >= 1 && keys(a.scaling_policies) == ["cpu"]])
+    error_message = "API services must track CPU by default and never scale to zero."
+  }
+
+  assert {
+    condition     = alltrue([for s in concat(values(module.api), values(module.worker)) : s.assign_public_ip == false])
+    error_message = "No task may get a public IP."
+  }
+
+  assert {
+    condition     = output.ecs_services == { trainer_api = "fargate-ml-dev-trainer-api", predictor_api = "fargate-ml-dev-predictor-api", trainer_worker = "fargate-ml-dev-trainer-worker", predictor_worker = "fargate-ml-dev-predictor-worker" }
+    error_message = "There must be an API service and a worker per image."
+  }
+
+  assert {
+    condition     = module.api_gateway.authorization_type == "AWS_IAM"
+    error_message = "API routes must use IAM authorization by default."
+  }
+
+  assert {
+    condition = output.api_routes == {
+      "POST /models/{model}/train"             = "trainer"
+      "GET /models"                            = "trainer"
+      "GET /models/{model}/versions"           = "trainer"
+      "GET /models/{model}/versions/{version}" = "trainer"
+      "POST /models/{model}/rollback"          = "trainer"
+      "GET /training-jobs/{job_id}"            = "trainer"
+      "POST /models/{model}/predict"           = "predictor"
+      "GET /predictions/{prediction_id}"       = "predictor"
+      "GET /prediction-jobs/{job_id}"          = "predictor"
+    }
+    error_message = "Every route of ARCHITECTURE.md must go to the service that serves it."
+  }
+
+  assert {
+    condition     = module.alb.internal
+    error_message = "The ALB must be internal."
+  }
+
+  assert {
+    condition     = module.alb.idle_timeout_seconds >= var.sync_train_max_seconds && module.alb.idle_timeout_seconds < 75
+    error_message = "The ALB idle timeout must exceed the synchronous training budget and stay below gunicorn's 75 s keep-alive."
+  }
+
+  assert {
+    condition     = local.api_env.trainer.FML_BIND == "0.0.0.0:8081" && local.api_env.predictor.FML_BIND == "0.0.0.0:8080"
+    error_message = "Each API must listen on all interfaces on its service's port."
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["FML_TARGET", "AWS_REGION", "FML_DATASETS_BUCKET", "FML_MODELS_BUCKET", "FML_INFERENCE_BUCKET", "FML_PREDICTIONS_BUCKET", "FML_TRAIN_QUEUE_URL", "FML_PREDICT_QUEUE_URL", "FML_TRAIN_DLQ_URL", "FML_PREDICT_DLQ_URL", "FML_WORKER_VISIBILITY_TIMEOUT"] :
+      contains(keys(local.stack_env), name)
+    ]) && local.stack_env.FML_TARGET == "aws" && local.stack_env.FML_MODELS_BUCKET == "fargate-ml-dev-models"
+    error_message = "Every container must learn the stack's buckets and queues from the environment."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.enqueue_dlq.sqs_managed_sse_enabled && aws_sqs_queue.enqueue_dlq.message_retention_seconds == 1209600
+    error_message = "The enqueue functions' dead-letter queue must be encrypted and keep events 14 days."
+  }
+
+  assert {
+    condition     = output.ecr_registry == "111122223333.dkr.ecr.us-east-1.amazonaws.com"
+    error_message = "ecr_registry must be the registry host of the repositories."
+  }
+}
+
+run "requests_scaling_https_and_jwt" {
+  command = plan
+
+  variables {
+    project     = "acme"
+    environment = "prod"
+    az_count    = 3
+    nat_gateway = "single"
+    api_services = {
+      predictor = { scale_on = "requests", target_value = 300, min_count = 2 }
+    }
+    alb_tls = {
+      certificate_arn = "arn:aws:acm:us-east-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+      server_name     = "api.internal.example.com"
+    }
+    jwt_authorizer = {
+      issuer   = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example"
+      audience = ["fargate-ml"]
+    }
+  }
+
+  assert {
+    condition     = keys(module.api["predictor"].scaling_policies) == ["requests"] && module.api["predictor"].autoscaling_capacity.min == 2
+    error_message = "The predictor API must track requests per target from 2 tasks."
+  }
+
+  assert {
+    condition     = keys(module.api["trainer"].scaling_policies) == ["cpu"]
+    error_message = "The trainer API keeps its CPU default."
+  }
+
+  assert {
+    condition     = module.api_gateway.authorization_type == "JWT"
+    error_message = "jwt_authorizer must switch the routes to JWT."
+  }
+
+  assert {
+    condition     = module.alb.listener_protocol == "HTTPS"
+    error_message = "With a certificate the listeners must use HTTPS."
+  }
+
+  assert {
+    condition     = length(local.azs) == 3 && output.buckets.datasets == "acme-prod-datasets"
+    error_message = "az_count and the name prefix must follow the variables."
+  }
+}
+
+run "rejects_sync_budget_beyond_api_gateway" {
+  command = plan
+
+  variables {
+    sync_train_max_seconds = 30
+  }
+
+  expect_failures = [var.sync_train_max_seconds]
+}
+
+run "rejects_alb_idle_timeout_above_keepalive" {
+  command = plan
+
+  variables {
+    alb_idle_timeout_seconds = 120
+  }
+
+  expect_failures = [var.alb_idle_timeout_seconds]
+}

@@ -1,0 +1,225 @@
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "project" {
+  description = "Project name, first part of every resource name (<project>-<environment>-...)."
+  type        = string
+  default     = "fargate-ml"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,11}$", var.project))
+    error_message = "project must be 1-12 lowercase letters, digits or hyphens (names must fit S3, ALB and target group limits)."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, second part of every resource name."
+  type        = string
+  default     = "dev"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,8}$", var.environment))
+    error_message = "environment must be 1-9 lowercase letters, digits or hyphens."
+  }
+}
+
+variable "image_tags" {
+  description = "Tags of the images pushed to the stack's ECR repositories (e.g. the git commit)."
+  type = object({
+    trainer   = string
+    predictor = string
+  })
+}
+
+variable "lambda_zip_path" {
+  description = "Path to the enqueue Lambda zip built by the Makefile (make lambda-zip)."
+  type        = string
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the VPC (/16 to /20)."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "az_count" {
+  description = "Availability zones the subnets, load balancer and tasks spread over."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.az_count >= 2 && var.az_count <= 6
+    error_message = "az_count must be between 2 and 6."
+  }
+}
+
+variable "nat_gateway" {
+  description = "Internet egress of the private subnets: none (VPC endpoints only), single or per_az."
+  type        = string
+  default     = "none"
+}
+
+variable "api_services" {
+  description = "Size and scaling of the two API services: task cpu/memory, min/max tasks, and the metric they track (cpu: average CPU %, requests: requests per task per minute)."
+  type = object({
+    trainer = optional(object({
+      cpu          = optional(number, 1024)
+      memory       = optional(number, 4096)
+      min_count    = optional(number, 1)
+      max_count    = optional(number, 4)
+      scale_on     = optional(string, "cpu")
+      target_value = optional(number, 60)
+      web_workers  = optional(number, 2)
+      web_threads  = optional(number, 4)
+    }), {})
+    predictor = optional(object({
+      cpu          = optional(number, 1024)
+      memory       = optional(number, 2048)
+      min_count    = optional(number, 1)
+      max_count    = optional(number, 4)
+      scale_on     = optional(string, "cpu")
+      target_value = optional(number, 60)
+      web_workers  = optional(number, 2)
+      web_threads  = optional(number, 4)
+    }), {})
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for s in [var.api_services.trainer, var.api_services.predictor] : contains(["cpu", "requests"], s.scale_on) && s.min_count >= 1 && s.max_count >= s.min_count])
+    error_message = "API services scale on cpu or requests, with 1 <= min_count <= max_count."
+  }
+}
+
+variable "workers" {
+  description = "Size and scaling of the two queue workers: task cpu/memory, max tasks (min is 0), jobs per task the backlog policy aims at, Fargate Spot or not, extra ephemeral storage."
+  type = object({
+    trainer = optional(object({
+      cpu                   = optional(number, 2048)
+      memory                = optional(number, 8192)
+      max_count             = optional(number, 4)
+      backlog_per_task      = optional(number, 1)
+      spot                  = optional(bool, true)
+      ephemeral_storage_gib = optional(number)
+    }), {})
+    predictor = optional(object({
+      cpu                   = optional(number, 1024)
+      memory                = optional(number, 4096)
+      max_count             = optional(number, 4)
+      backlog_per_task      = optional(number, 1)
+      spot                  = optional(bool, true)
+      ephemeral_storage_gib = optional(number)
+    }), {})
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for w in [var.workers.trainer, var.workers.predictor] : w.max_count >= 1 && w.backlog_per_task > 0])
+    error_message = "Workers need max_count >= 1 and a positive backlog_per_task."
+  }
+}
+
+variable "worker_visibility_timeout_seconds" {
+  description = "Seconds a job message stays hidden while a worker holds it (FML_WORKER_VISIBILITY_TIMEOUT; the heartbeat renews it every third). The queues' visibility timeout is set to the same value."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.worker_visibility_timeout_seconds >= 30 && var.worker_visibility_timeout_seconds <= 43200
+    error_message = "worker_visibility_timeout_seconds must be between 30 and 43200."
+  }
+}
+
+variable "sync_train_max_seconds" {
+  description = "Training seconds the trainer API spends within a request before answering 202 (FML_SYNC_TRAIN_MAX_SECONDS); below API Gateway's 30 s."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.sync_train_max_seconds > 0 && var.sync_train_max_seconds <= 25
+    error_message = "sync_train_max_seconds must be between 0 and 25 (API Gateway gives up after 30 s)."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives after which a job message moves to its dead-letter queue."
+  type        = number
+  default     = 5
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which noncurrent object versions (old models, old predictions) are deleted."
+  type        = number
+  default     = 90
+}
+
+variable "kms_key_arn" {
+  description = "ARN of a KMS key for SSE-KMS on every bucket (the roles get Decrypt/GenerateDataKey on it); null uses SSE-S3."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete non-empty buckets and ECR repositories (dev stacks only)."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "Days to keep the services', Lambda's, API's and VPC flow logs."
+  type        = number
+  default     = 30
+}
+
+variable "log_level" {
+  description = "Log level of the services and workers (FML_LOG_LEVEL)."
+  type        = string
+  default     = "INFO"
+}
+
+variable "alb_idle_timeout_seconds" {
+  description = "Idle timeout of the internal ALB: >= 30 (API Gateway's limit, above the synchronous training budget) and < 75 (gunicorn's keep-alive)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.alb_idle_timeout_seconds >= 30 && var.alb_idle_timeout_seconds < 75
+    error_message = "alb_idle_timeout_seconds must be between 30 and 74."
+  }
+}
+
+variable "alb_tls" {
+  description = "HTTPS on the internal ALB: an ACM certificate ARN and the host name in it that API Gateway verifies; null keeps HTTP inside the VPC."
+  type = object({
+    certificate_arn = string
+    server_name     = string
+  })
+  default = null
+}
+
+variable "jwt_authorizer" {
+  description = "JWT authorizer (issuer URL, audiences) for every route instead of IAM (SigV4); null keeps IAM."
+  type = object({
+    issuer   = string
+    audience = list(string)
+  })
+  default = null
+}
+
+variable "api_throttling" {
+  description = "API Gateway throttling applied to every route: steady requests per second and burst."
+  type = object({
+    rate_limit  = optional(number, 50)
+    burst_limit = optional(number, 100)
+  })
+  default = {}
+}
+
+variable "tags" {
+  description = "Extra tags applied to every taggable resource."
+  type        = map(string)
+  default     = {}
+}

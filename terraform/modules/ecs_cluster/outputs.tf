@@ -1,0 +1,18 @@
+# Services name FARGATE/FARGATE_SPOT in their strategies: they may only be created once the
+# capacity providers are associated with the cluster.
+output "name" {
+  description = "Name of the cluster (known once its capacity providers are associated)."
+  value       = aws_ecs_cluster_capacity_providers.this.cluster_name
+}
+
+output "arn" {
+  description = "ARN of the cluster (known once its capacity providers are associated)."
+  value       = aws_ecs_cluster.this.arn
+
+  depends_on = [aws_ecs_cluster_capacity_providers.this]
+}
+
+output "capacity_providers" {
+  description = "Capacity providers available to the cluster's services."
+  value       = aws_ecs_cluster_capacity_providers.this.capacity_providers
+}
