@@ -54,6 +54,42 @@ def _log_retry(
     return None
 
 
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"})
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "SlowDown",
+        "RequestTimeout",
+        "ServiceUnavailable",
+        "InternalError",
+        "503",
+        "500",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True for S3's 'no such key/version/bucket' answers, however they are spelled."""
+    return error_code(exc) in NOT_FOUND_CODES
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying the same call later may succeed: throttling, 5xx, no connection."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(exc) in TRANSIENT_CODES or status >= 500
+    return isinstance(exc, BotoCoreError)
+
+
 class AwsClients:
     """The AWS clients of one process, created once on first use and then shared (thread-safe)."""
 

@@ -50,7 +50,7 @@ class FeatureSchema:
                 kind = NUMERIC
             else:
                 _reject_numeric_with_junk(str(name), col)
-                values = col.dropna().astype(str)
+                values = col.dropna().astype(str).str.strip()
                 cats = sorted(values.unique().tolist())
                 if len(cats) > max_categories:
                     raise InvalidInput(
@@ -82,7 +82,7 @@ class FeatureSchema:
             col = frame[name]
             if kind == CATEGORICAL:
                 categories = self.categories.get(name, [])
-                values = col.astype("string")
+                values = col.astype("string").str.strip()
                 # A category never seen in training is encoded as missing, as XGBoost would treat it.
                 values = values.where(values.isin(categories))
                 out[name] = pd.Categorical(values, categories=categories)
@@ -94,14 +94,13 @@ class FeatureSchema:
         """Rows (by position) whose values cannot be encoded, with the reason: for batch error files."""
         problems: dict[int, str] = {}
         for name, kind in zip(self.names, self.types, strict=True):
-            if kind != NUMERIC or name not in frame.columns:
+            if kind != NUMERIC or name not in frame.columns or _is_numeric(frame[name]):
                 continue
             col = frame[name]
-            if _is_numeric(col):
+            _, bad = _parse_floats(col)
+            if bad is None:
                 continue
-            parsed = pd.to_numeric(col, errors="coerce")
-            bad = parsed.isna() & col.notna() & (col.astype("string").str.strip() != "")
-            for pos in np.flatnonzero(bad.to_numpy()):
+            for pos in np.flatnonzero(bad):
                 problems.setdefault(int(pos), f"column {name!r}: {col.iloc[pos]!r} is not a number")
         return problems
 
@@ -110,31 +109,45 @@ def _is_numeric(col: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
+def _parse_floats(col: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """Text to float64: (values, mask of non-numbers or None). Fast cast first; a slow scan only on junk."""
+    try:
+        return col.astype("float64").to_numpy(na_value=np.nan), None
+    except (ValueError, TypeError):
+        # true/false as text (a bool column read from CSV as text) count as 1/0, as pandas reads them.
+        col = col.astype("string").str.strip().replace({"true": "1", "True": "1", "TRUE": "1",
+                                                         "false": "0", "False": "0", "FALSE": "0"})  # fmt: skip
+        parsed = pd.to_numeric(col, errors="coerce")
+        bad = (parsed.isna() & col.notna() & (col.astype("string").str.strip() != "")).to_numpy()
+        return parsed.to_numpy(dtype="float64", na_value=np.nan), bad
+
+
 def _to_float(name: str, col: pd.Series, row_offset: int) -> np.ndarray:
     if pd.api.types.is_bool_dtype(col):
         return col.astype("float32").to_numpy()
     if pd.api.types.is_numeric_dtype(col):
         return col.to_numpy(dtype="float32", na_value=np.nan)
-    parsed = pd.to_numeric(col, errors="coerce")
-    bad = parsed.isna() & col.notna() & (col.astype("string").str.strip() != "")
-    if bad.any():
-        positions = np.flatnonzero(bad.to_numpy())[:EXAMPLES]
+    values, bad = _parse_floats(col)
+    if bad is not None and bad.any():
+        positions = np.flatnonzero(bad)[:EXAMPLES]
         examples = [{"row": int(p) + 1 + row_offset, "value": str(col.iloc[p])[:50]} for p in positions]
         raise InvalidInput(
             f"column {name!r} must be numeric; {int(bad.sum())} value(s) are not numbers, e.g. {examples[0]['value']!r}",
             {"column": name, "bad_values": int(bad.sum()), "examples": examples},
         )
-    return parsed.to_numpy(dtype="float32", na_value=np.nan)
+    return values.astype("float32")
 
 
 def _reject_numeric_with_junk(name: str, col: pd.Series) -> None:
-    values = col.dropna()
-    if values.empty:
+    counts = col.dropna().value_counts()  # distinct values: a category column has few
+    if counts.empty:
         return
-    parsed = pd.to_numeric(values, errors="coerce")
-    share = float(parsed.notna().mean())
+    parsed = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce").to_numpy()
+    numeric = ~np.isnan(parsed.astype("float64"))
+    share = float(counts.to_numpy()[numeric].sum() / counts.sum())
     if share >= NUMERIC_SHARE_FOR_JUNK:
-        bad = values[parsed.isna()]
+        junk = set(counts.index[~numeric])
+        bad = col[col.isin(junk)]
         examples = [{"row": int(i) + 1, "value": str(v)[:50]} for i, v in bad.head(EXAMPLES).items()]
         raise InvalidInput(
             f"column {name!r} is numeric but {len(bad)} value(s) are not numbers, e.g. {examples[0]['value']!r}",

@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from fmlcore.aws import is_transient
 from fmlcore.errors import FmlError, InvalidInput, PayloadTooLarge, http_status_for
 from fmlcore.logs import pop, push
 
@@ -106,6 +108,15 @@ def register_common(
         return error_response(
             names.get(exc.code or 500, type(exc).__name__), exc.description or exc.name, exc.code or 500
         )
+
+    @app.errorhandler(BotoCoreError)
+    @app.errorhandler(ClientError)
+    def _aws_error(exc: Exception) -> Response:
+        if is_transient(exc):
+            log.warning("AWS unavailable: %s", exc)
+            return error_response("TransientError", "a storage or queue service is unavailable; retry later", 503)
+        log.exception("AWS call failed")
+        return error_response("InternalError", "internal error; see the service log for this request id", 500)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -21,10 +21,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 import xgboost as xgb
 from botocore.exceptions import ClientError
 
+from fmlcore.aws import error_code, is_not_found
 from fmlcore.errors import InvalidInput, NotFound
 from fmlcore.features import FeatureSchema
 from fmlcore.layout import MODEL_OBJECT, model_key, validate_model_name
@@ -48,8 +50,8 @@ class LoadedModel:
 
 
 def _not_found(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code", "")
-    return code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound", "InvalidArgument")
+    # S3 answers a malformed version id with InvalidArgument: for a caller it is "no such version".
+    return is_not_found(exc) or error_code(exc) == "InvalidArgument"
 
 
 class ModelStore:
@@ -83,7 +85,7 @@ class ModelStore:
     def rollback(self, model: str, version: str) -> str:
         """Make an old version the latest by copying it on top; returns the new version id."""
         head = self._head(model, version)
-        metadata = {**head.get("Metadata", {}), "rolled_back_from": version}
+        metadata = {**head.get("Metadata", {}), "rolled_back_from": quote(version, safe="")}
         resp = self.s3.copy_object(
             Bucket=self.bucket,
             Key=model_key(model),
@@ -212,13 +214,14 @@ class ModelStore:
 
 
 def _summary(metadata: dict[str, Any]) -> dict[str, str]:
+    """S3 user metadata must be ASCII: values are percent-encoded (a dataset key may be 'été.csv')."""
     summary = {k: str(metadata[k]) for k in SUMMARY_KEYS if metadata.get(k) is not None}
     summary["metrics"] = json.dumps(metadata.get("metrics", {}), separators=(",", ":"))
-    return summary
+    return {k: quote(v, safe=':/{},"') for k, v in summary.items()}
 
 
 def _describe_head(head: dict[str, Any]) -> dict[str, Any]:
-    meta = dict(head.get("Metadata", {}))
+    meta = {k: unquote(v) for k, v in head.get("Metadata", {}).items()}
     try:
         metrics = json.loads(meta.pop("metrics", "{}"))
     except ValueError:

@@ -39,7 +39,8 @@ def redrive(sqs: Any, s3: Any, settings: Settings, kind: str, limit: int | None 
     statuses = StatusStore(s3, settings.require(bucket_attr))
     moved: list[str] = []
     while limit is None or len(moved) < limit:
-        batch = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60)
+        wanted = 10 if limit is None else min(10, limit - len(moved))
+        batch = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=wanted, WaitTimeSeconds=1, VisibilityTimeout=60)
         messages = batch.get("Messages", [])
         if not messages:
             break

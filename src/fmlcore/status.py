@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fmlcore.aws import is_not_found
 from fmlcore.errors import NotFound
 from fmlcore.jobs import JobMessage, isoformat, utcnow
 from fmlcore.layout import status_key
@@ -84,7 +85,7 @@ class StatusStore:
         try:
             obj = self.s3.get_object(Bucket=self.bucket, Key=status_key(job_id))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if is_not_found(exc):
                 return None
             raise
         return json.loads(obj["Body"].read())

@@ -31,10 +31,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fmlcore.aws import AwsClients
+from fmlcore.aws import AwsClients, error_code
 from fmlcore.errors import FmlError
 from fmlcore.jobs import JobMessage
-from fmlcore.lease import Holder, Lease, LeaseStore
+from fmlcore.lease import CONFLICT_CODES, Holder, Lease, LeaseStore
 from fmlcore.logs import bind, bound, configure_logging
 from fmlcore.settings import Settings
 
@@ -58,6 +58,7 @@ class JobContext:
     receive_count: int
     max_receives: int | None
     should_stop: Callable[[], bool]
+    lease_lost: threading.Event | None = None
 
     @property
     def last_attempt(self) -> bool:
@@ -149,7 +150,14 @@ class QueueWorker:
             if self.stop_requested.is_set():
                 self._release(receipt, 0)
                 return
-            ctx = JobContext(message_id, receive_count, self._max_receives, self.stop_requested.is_set)
+            lease_lost = threading.Event()
+            ctx = JobContext(
+                message_id,
+                receive_count,
+                self._max_receives,
+                lambda: self.stop_requested.is_set() or lease_lost.is_set(),
+                lease_lost,
+            )
             with bind(job_id=job.job_id, model=job.model, kind=job.kind):
                 lease = None
                 if self.leases is not None:
@@ -158,7 +166,7 @@ class QueueWorker:
                         self._busy(receipt, message_id, lease)
                         return
                 try:
-                    with _Heartbeat(self, receipt, lease):
+                    with _Heartbeat(self, receipt, lease, lease_lost):
                         release_after = self._run_job(job, ctx)
                     # The heartbeat has stopped: now the message's fate is settled.
                     if release_after is None:
@@ -166,7 +174,7 @@ class QueueWorker:
                     else:
                         self._release(receipt, release_after)
                 finally:
-                    if lease is not None:
+                    if lease is not None and not lease_lost.is_set():
                         self._guarded(self.leases.release, lease)
 
     def _busy(self, receipt: str, message_id: str, holder: Holder) -> None:
@@ -184,13 +192,17 @@ class QueueWorker:
         try:
             self.handle(job, ctx)
         except JobInterrupted:
+            if ctx.lease_lost is not None and ctx.lease_lost.is_set():
+                log.info("attempt abandoned: another worker holds the job now")
+                return 0
             log.info("job interrupted by shutdown; message released for another worker")
             self._guarded(self.on_released, job, ctx)
             return 0
         except FmlError as exc:
             if exc.permanent:
                 log.warning("job failed permanently: %s", exc.message, extra={"error_type": exc.type})
-                self._guarded(self.on_permanent, job, ctx, exc)
+                if not self._guarded(self.on_permanent, job, ctx, exc):
+                    return self.retry_base_seconds  # the failed status is not written yet: keep the message
                 return None
             return self._retry_later(job, ctx, exc)
         except Exception as exc:  # transient AWS trouble or a bug: let SQS retry, then dead-letter
@@ -244,12 +256,14 @@ class QueueWorker:
             QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=self.visibility_timeout
         )
 
-    def _guarded(self, hook: Callable[..., None], *args: Any) -> None:
-        """Run a status hook; if it fails, log it: the message's fate must not depend on it."""
+    def _guarded(self, hook: Callable[..., None], *args: Any) -> bool:
+        """Run a status hook; if it fails, log it and return False."""
         try:
             hook(*args)
+            return True
         except Exception:
             log.exception("status hook %s failed", getattr(hook, "__name__", hook))
+            return False
 
     def _read_max_receives(self) -> int | None:
         try:
@@ -262,10 +276,11 @@ class QueueWorker:
 class _Heartbeat:
     """Extends the message's visibility (and renews the job's lease) every third of the timeout."""
 
-    def __init__(self, worker: QueueWorker, receipt: str, lease: Lease | None) -> None:
+    def __init__(self, worker: QueueWorker, receipt: str, lease: Lease | None, lease_lost: threading.Event) -> None:
         self.worker = worker
         self.receipt = receipt
         self.lease = lease
+        self.lease_lost = lease_lost
         self.done = threading.Event()
         self.interval = max(1.0, worker.visibility_timeout / 3)
         self.context = {}
@@ -288,6 +303,12 @@ class _Heartbeat:
                     if self.lease is not None and self.worker.leases is not None:
                         self.worker.leases.renew(self.lease)
                 except (BotoCoreError, ClientError) as exc:
+                    if error_code(exc) in CONFLICT_CODES:
+                        # Another worker took the job over (we were cut off past the lease's TTL):
+                        # stop at the next safe point, write nothing more, leave its lease alone.
+                        log.warning("job lease lost to another worker; stopping this attempt")
+                        self.lease_lost.set()
+                        return
                     log.warning("heartbeat failed: %s", exc)
 
 

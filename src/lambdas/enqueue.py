@@ -13,7 +13,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from fmlcore.aws import AwsClients
+from fmlcore.aws import AwsClients, is_not_found
 from fmlcore.errors import InvalidInput
 from fmlcore.jobs import InputRef, JobMessage, job_id_for, options_from_metadata
 from fmlcore.layout import RESERVED_PREFIX, data_extension, model_from_key
@@ -39,7 +39,10 @@ def enqueue_event(
         summary["skipped"].append({"reason": "unknown event shape"})
         return summary
     for record in records:
-        outcome, detail = _enqueue_record(record, kind=kind, queue_url=queue_url, s3=s3, sqs=sqs, statuses=statuses)
+        try:
+            outcome, detail = _enqueue_record(record, kind=kind, queue_url=queue_url, s3=s3, sqs=sqs, statuses=statuses)
+        except (KeyError, TypeError, AttributeError) as exc:  # a record of an unknown shape: skip it, go on
+            outcome, detail = _skip(f"malformed record ({type(exc).__name__}: {exc})")
         summary[outcome].append(detail)
     return summary
 
@@ -53,7 +56,7 @@ def _enqueue_record(
     record: dict[str, Any], *, kind: str, queue_url: str, s3: Any, sqs: Any, statuses: StatusStore
 ) -> tuple[str, dict]:
     s3_part = record.get("s3") if isinstance(record, dict) else None
-    if record.get("eventSource") != "aws:s3" or not isinstance(s3_part, dict):
+    if not isinstance(s3_part, dict) or record.get("eventSource") != "aws:s3":
         return _skip("not an S3 record")
     if not str(record.get("eventName", "")).startswith("ObjectCreated"):
         return _skip("not an ObjectCreated event", event=record.get("eventName"))
@@ -79,7 +82,7 @@ def _enqueue_record(
         try:
             head = s3.head_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
+            if is_not_found(exc):
                 return _skip("object no longer exists", job_id=job_id)
             raise
         ref = InputRef(bucket=bucket, key=key, version_id=version_id or head.get("VersionId"))

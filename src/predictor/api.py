@@ -75,6 +75,8 @@ def predict_route(model: str) -> Response:
                 {"unknown": unknown, "given": given},
             )
         version = body.get("version") or version
+        if version is not None and not isinstance(version, str):
+            raise InvalidInput('"version" must be a string (a model version id)')
         loaded = app.store.load(model, version)
         if given[0] == "instances":
             frame = frame_from_instances(loaded, body["instances"])

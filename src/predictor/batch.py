@@ -12,6 +12,7 @@ mid-job leaves no partial output behind:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from fmlcore.aws import is_not_found
 from fmlcore.errors import InvalidInput
 from fmlcore.jobs import InputRef
 from fmlcore.layout import data_extension
@@ -167,15 +169,18 @@ def _split_rows(frame: pd.DataFrame, lines: np.ndarray, errors, chunk_rows: int)
 
 
 def read_jsonl_chunks(stream: Any, chunk_rows: int) -> Iterator[Chunk]:
-    text = io.TextIOWrapper(io.BufferedReader(_Prepend(b"", stream), buffer_size=1 << 20), encoding="utf-8")
+    lines_in = io.BufferedReader(_Prepend(b"", stream), buffer_size=1 << 20)
     records: list[dict] = []
     lines: list[int] = []
     errors: list[tuple[int, str]] = []
-    for number, raw in enumerate(text, start=1):
+    for number, raw in enumerate(lines_in, start=1):
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
+            value = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            errors.append((number, "not UTF-8 text"))
+            continue
         except ValueError as exc:
             errors.append((number, f"not JSON: {exc}"))
             continue
@@ -196,11 +201,14 @@ def read_parquet_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(f"cannot read the parquet file: {exc}") from exc
-    row = 1
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
-        frame = batch.to_pandas()
-        yield Chunk(frame, np.arange(row, row + len(frame)), [])
-        row += len(frame)
+    try:
+        row = 1
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas()
+            yield Chunk(frame, np.arange(row, row + len(frame)), [])
+            row += len(frame)
+    finally:
+        parquet.close()
 
 
 # ---------------------------------------------------------------------------- writers
@@ -219,7 +227,6 @@ class _Writer:
             frame.to_csv(self._fh, header=self.rows == 0, index=False)
         elif self.ext == ".jsonl":
             self._fh.write(frame.to_json(orient="records", lines=True, date_format="iso"))
-            self._fh.write("\n")
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
@@ -254,19 +261,38 @@ def score_file(
     try:
         obj = s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404"):
+        if is_not_found(exc):
             raise InvalidInput(f"input s3://{ref.bucket}/{ref.key} no longer exists", {"key": ref.key}) from exc
         raise
+    with contextlib.closing(obj["Body"]) as stream:
+        try:
+            result = _score_stream(stream, ext, loaded, workdir, chunk_rows, on_progress, should_stop)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # the file itself cannot be decoded
+            raise InvalidInput(f"cannot read the {ext[1:]} file: {str(exc).splitlines()[0][:300]}") from exc
+    if result.rows_total == 0:
+        raise InvalidInput("the file has no data rows")
+    return result
+
+
+def _score_stream(
+    stream: Any,
+    ext: str,
+    loaded: LoadedModel,
+    workdir: Path,
+    chunk_rows: int,
+    on_progress: Callable[[int], None],
+    should_stop: Callable[[], bool],
+) -> BatchResult:
     if ext == ".parquet":
         local = workdir / "input.parquet"
         with open(local, "wb") as fh:
-            for piece in obj["Body"].iter_chunks(8 << 20):
+            for piece in stream.iter_chunks(8 << 20):
                 fh.write(piece)
         chunks = read_parquet_chunks(local, chunk_rows)
     elif ext == ".csv":
-        chunks = read_csv_chunks(obj["Body"], chunk_rows)
+        chunks = read_csv_chunks(stream, chunk_rows)
     else:
-        chunks = read_jsonl_chunks(obj["Body"], chunk_rows)
+        chunks = read_jsonl_chunks(stream, chunk_rows)
 
     result = BatchResult(output_path=workdir / f"output{ext}", errors_path=workdir / "errors.csv")
     writer = _Writer(result.output_path, ext)
@@ -297,8 +323,6 @@ def score_file(
                     last_report = time.monotonic()
         finally:
             writer.close(columns or [])
-    if result.rows_total == 0:
-        raise InvalidInput("the file has no data rows")
     return result
 
 

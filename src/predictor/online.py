@@ -29,7 +29,10 @@ def key_for(prediction_id: str) -> str:
     match = PREDICTION_ID_RE.match(prediction_id)
     if not match or not MODEL_NAME_RE.match(match["model"]):
         raise NotFound(f"no prediction {prediction_id!r}", {"prediction_id": prediction_id})
-    day = datetime.strptime(match["day"], "%Y%m%d").replace(tzinfo=UTC)
+    try:
+        day = datetime.strptime(match["day"], "%Y%m%d").replace(tzinfo=UTC)
+    except ValueError as exc:  # 20261399: the shape of an id, not a real day
+        raise NotFound(f"no prediction {prediction_id!r}", {"prediction_id": prediction_id}) from exc
     return online_prediction_key(match["model"], prediction_id, day)
 
 

@@ -54,8 +54,9 @@ class Scores:
 def check_columns(loaded: LoadedModel, columns: list[str], allow_extra: bool) -> None:
     """Missing columns are always an error; unexpected ones unless `allow_extra` (batch pass-through)."""
     expected = loaded.schema.names
-    missing = [c for c in expected if c not in columns]
-    extra = [c for c in columns if c not in set(expected)]
+    given, known = set(columns), set(expected)
+    missing = [c for c in expected if c not in given]
+    extra = [c for c in columns if c not in known]
     if missing or (extra and not allow_extra):
         parts = []
         if missing:
@@ -91,9 +92,14 @@ def frame_from_instances(loaded: LoadedModel, instances: Any) -> pd.DataFrame:
         raise InvalidInput('"instances" must be a non-empty list of rows')
     for i, row in enumerate(instances):
         if not isinstance(row, list) or len(row) != len(names):
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
             raise InvalidInput(
-                f"instance {i} must be a list of {len(names)} values in the order {', '.join(names)}",
-                {"instance": i, "expected": names, "got": len(row) if isinstance(row, list) else type(row).__name__},
+                f"instance {i} must be a list of {len(names)} values in the model's feature order ({shown})",
+                {
+                    "instance": i,
+                    "expected": len(names),
+                    "got": len(row) if isinstance(row, list) else type(row).__name__,
+                },
             )
     return pd.DataFrame(instances, columns=names)
 

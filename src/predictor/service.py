@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from fmlcore.errors import FmlError
 from fmlcore.jobs import JobMessage
 from fmlcore.layout import batch_errors_key, batch_output_key, s3_uri
@@ -81,18 +79,24 @@ class BatchService:
 
     def _upload(self, path: Path, key: str, content_type: str, meta: dict[str, str]) -> str:
         """Upload unless this job already did (a retry after a crash): one output version per job."""
-        try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=key)
-            if head.get("Metadata", {}).get("job_id") == meta["job_id"]:
-                log.info("output already uploaded by an earlier attempt", extra={"key": key})
-                return head.get("VersionId")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                raise
+        done = self._version_by_job(key, meta["job_id"])
+        if done is not None:
+            log.info("output already uploaded by an earlier attempt", extra={"key": key})
+            return done
         self.s3.upload_file(
             str(path), self.bucket, key, ExtraArgs={"ContentType": content_type, "Metadata": meta}, Config=TRANSFER
         )
-        return self.s3.head_object(Bucket=self.bucket, Key=key).get("VersionId")
+        # Another job may write the same key at the same time: find our version by its job id.
+        return self._version_by_job(key, meta["job_id"]) or ""
+
+    def _version_by_job(self, key: str, job_id: str, newest: int = 10) -> str | None:
+        """The version of `key` written by `job_id`, among its newest versions."""
+        listed = self.s3.list_object_versions(Bucket=self.bucket, Prefix=key).get("Versions", [])
+        for version in [v for v in listed if v["Key"] == key][:newest]:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key, VersionId=version["VersionId"])
+            if head.get("Metadata", {}).get("job_id") == job_id:
+                return version["VersionId"]
+        return None
 
     def on_permanent(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
         """Failed status, plus an error record next to where the output would have been."""

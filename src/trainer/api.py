@@ -42,7 +42,7 @@ from trainer.training import BudgetExceeded
 log = logging.getLogger("fml.trainer.api")
 bp = Blueprint("trainer", __name__)
 
-JOB_ID_RE = re.compile(r"^(train|predict)-[0-9a-f]{32}$")
+JOB_ID_RE = re.compile(r"^train-[0-9a-f]{32}$")
 
 
 class TrainerApp:
@@ -109,7 +109,7 @@ def train_model(model: str) -> Response:
             result = app.service.train(job, frame=frame, deadline=deadline)
         except BudgetExceeded as exc:
             return _enqueue(app, job, str(exc), record)
-        except InvalidInput as exc:
+        except Exception as exc:  # the record must not stay `running`: nothing else would finish it
             app.statuses.put(transition(record, FAILED, error=error_dict(exc)))
             raise
         app.service.succeed(record, result)
@@ -145,8 +145,12 @@ def _store_upload(app: TrainerApp, model: str, data: bytes, ext: str) -> InputRe
 
 def _enqueue(app: TrainerApp, job: JobMessage, reason: str, record: dict | None = None) -> Response:
     record = record or new_record(job)
-    app.statuses.put(transition(record, QUEUED, note=reason) if record["state"] != QUEUED else record)
-    app.sqs.send_message(QueueUrl=app.settings.require("train_queue_url"), MessageBody=job.to_json())
+    record = app.statuses.put(transition(record, QUEUED, note=reason) if record["state"] != QUEUED else record)
+    try:
+        app.sqs.send_message(QueueUrl=app.settings.require("train_queue_url"), MessageBody=job.to_json())
+    except Exception as exc:  # no message, no worker: the record must say the job did not start
+        app.statuses.put(transition(record, FAILED, error=error_dict(exc), note="could not be queued"))
+        raise
     log.info("training queued: %s", reason)
     body = {
         "job_id": job.job_id,

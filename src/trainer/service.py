@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from fmlcore.aws import is_not_found
 from fmlcore.errors import InvalidInput, PayloadTooLarge
 from fmlcore.jobs import InputRef, JobMessage
 from fmlcore.layout import data_extension, model_key, s3_uri
@@ -64,7 +65,7 @@ class TrainingService:
         try:
             obj = self.s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404"):
+            if is_not_found(exc):
                 raise InvalidInput(
                     f"dataset {s3_uri(ref.bucket, ref.key)} does not exist (version {ref.version_id or 'latest'})",
                     {"dataset": s3_uri(ref.bucket, ref.key), "version_id": ref.version_id},

@@ -337,8 +337,9 @@ def holdout_metrics(objective: str, y: np.ndarray, pred: np.ndarray) -> dict[str
     eps = 1e-15
     if objective.startswith("binary:"):
         p = np.clip(pred.astype("float64"), eps, 1 - eps)
+        auc = _auc(y, p)
         return {
-            "auc": round(_auc(y, p), 6),
+            "auc": None if np.isnan(auc) else round(auc, 6),  # one class in the holdout: no AUC
             "logloss": round(float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), 6),
             "accuracy": round(float(np.mean((p >= 0.5) == (y == 1))), 6),
         }

@@ -55,6 +55,14 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.status_bucket_arn}/_jobs/*"]
   }
 
+  # Without ListBucket, S3 answers a missing key with 403 instead of 404: the function must
+  # tell "no status record yet" and "source object deleted" from "access denied".
+  statement {
+    sid       = "TellMissingFromDenied"
+    actions   = ["s3:ListBucket"]
+    resources = distinct([var.source_bucket_arn, var.status_bucket_arn])
+  }
+
   dynamic "statement" {
     for_each = var.dead_letter_queue_arn == null ? [] : [var.dead_letter_queue_arn]
 

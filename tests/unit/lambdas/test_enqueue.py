@@ -153,3 +153,11 @@ def test_predict_bucket_makes_predict_jobs_with_pinned_version(load_fixture):
     assert sqs.sent[0]["kind"] == "predict"
     assert sqs.sent[0]["options"] == {"model_version": "v123"}
     assert sqs.sent[0]["job_id"].startswith("predict-")
+
+
+def test_a_malformed_record_is_skipped_and_the_others_still_run(load_fixture):
+    event = load_fixture("s3_put_event.json")
+    event["Records"].insert(0, {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket": {}}})
+    summary, _, sqs = run(event, {"churn/q3 export été.csv": {}, "fraud/2026/11/big.parquet": {}})
+    assert "malformed record" in summary["skipped"][0]["reason"]
+    assert len(sqs.sent) == 2

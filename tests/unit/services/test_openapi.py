@@ -48,3 +48,11 @@ def test_errors_are_json_with_the_shared_shape():
     resp = client.delete("/models")
     assert resp.status_code == 405 and resp.get_json()["error"]["type"] == "MethodNotAllowed"
     assert resp.headers["X-Request-Id"]
+
+
+def test_predictor_rejects_impossible_ids_and_odd_versions_without_a_500():
+    client = predictor_app(SETTINGS).test_client()
+    resp = client.get(f"/predictions/20261399-{'0' * 32}-churn")
+    assert resp.status_code == 404 and resp.get_json()["error"]["type"] == "NotFound"
+    resp = client.post("/models/churn/predict", json={"records": [{"a": 1}], "version": [1, 2]})
+    assert resp.status_code == 400 and "version" in resp.get_json()["error"]["message"]

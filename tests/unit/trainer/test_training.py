@@ -140,3 +140,11 @@ def test_split_is_seeded_and_disjoint():
 def test_auc_matches_the_definition():
     y = np.array([0, 0, 1, 1], dtype=float)
     assert holdout_metrics("binary:logistic", y, np.array([0.1, 0.4, 0.35, 0.8]))["auc"] == 0.75
+
+
+def test_text_from_csv_is_read_like_pandas_reads_it():
+    """Batch reads CSV as text: true/false and padded categories must encode as in training."""
+    schema = FeatureSchema(["flag", "color"], ["float", "c"], {"color": ["blue", "red"]})
+    encoded = schema.encode(pd.DataFrame({"flag": ["true", " False", None], "color": [" red", "blue ", "x"]}))
+    assert encoded["flag"].tolist()[:2] == [1.0, 0.0] and np.isnan(encoded["flag"][2])
+    assert encoded["color"].cat.codes.tolist() == [1, 0, -1]

@@ -125,7 +125,7 @@ run "least_privilege_policy" {
   assert {
     condition = toset(flatten([for s in data.aws_iam_policy_document.this.statement : tolist(s.actions)])) == toset([
       "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
-      "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
+      "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket",
     ])
     error_message = "The function's policy must grant exactly the enqueue actions."
   }
