@@ -178,6 +178,21 @@ redrive: venv ## Move dead-lettered jobs back to their queue after fixing the ca
 demo: run ## Run the main job on the local emulator and show what happened
 	@$(WITH_STACK_ENV) $(PY) scripts/demo.py
 
+# ---------------------------------------------------------------------------- benchmarks (not in CI)
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: venv tf-config ## Benchmark online, batch, training, latency vs their limits (~10 min; bench/results/)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+.PHONY: bench-quick
+bench-quick: venv tf-config ## Smoke run of the benchmark with tiny sizes (~3-4 min)
+	$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+.PHONY: bench-peers
+bench-peers: venv tf-config ## Online load vs MLflow and BentoML (installs them once into bench/.peers-venv)
+	$(PY) bench/peers.py $(BENCH_ARGS)
+
 .PHONY: clean
 clean: localstack-down ## Stop everything and remove local state (keeps the venv)
 	rm -rf $(STATE) .pytest_cache .ruff_cache

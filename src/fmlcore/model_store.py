@@ -55,9 +55,12 @@ def _not_found(exc: ClientError) -> bool:
 
 
 class ModelStore:
-    def __init__(self, s3: Any, bucket: str, cache_size: int = 8, latest_ttl_seconds: float = 5.0) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, cache_size: int = 8, latest_ttl_seconds: float = 5.0, nthread: int = 0
+    ) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self.nthread = nthread
         self.cache_size = cache_size
         self.latest_ttl_seconds = latest_ttl_seconds
         self._boosters: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
@@ -204,6 +207,8 @@ class ModelStore:
             raise
         booster = xgb.Booster()
         booster.load_model(bytearray(obj["Body"].read()))
+        if self.nthread:
+            booster.set_param({"nthread": self.nthread})
         metadata = json.loads(booster.attr(METADATA_ATTR) or "{}")
         schema = FeatureSchema(
             names=list(booster.feature_names or []),

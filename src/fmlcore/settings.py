@@ -55,7 +55,13 @@ class Settings:
         5,
         int,
     )
-    xgb_nthread: int = _env("FML_XGB_NTHREAD", "XGBoost threads per process (0 = all cores)", 0, int)
+    xgb_nthread: int = _env("FML_XGB_NTHREAD", "XGBoost threads for training and batch jobs (0 = all cores)", 0, int)
+    api_xgb_nthread: int = _env(
+        "FML_API_XGB_NTHREAD",
+        "XGBoost threads per online prediction (gunicorn threads already run requests side by side)",
+        1,
+        int,
+    )
     batch_chunk_rows: int = _env("FML_BATCH_CHUNK_ROWS", "rows scored per chunk in batch prediction", 50_000, int)
     max_dataset_bytes: int = _env("FML_MAX_DATASET_BYTES", "largest dataset a worker trains on", 4 << 30, int)
 

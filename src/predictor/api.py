@@ -46,6 +46,7 @@ class PredictorApp:
             settings.require("models_bucket"),
             cache_size=settings.model_cache_size,
             latest_ttl_seconds=settings.model_latest_ttl,
+            nthread=settings.api_xgb_nthread,
         )
         predictions_bucket = settings.require("predictions_bucket")
         self.predictions = online.PredictionStore(clients.s3, predictions_bucket)
@@ -93,7 +94,7 @@ def predict_route(model: str) -> Response:
             {"content_type": mimetype},
         )
     check_columns(loaded, [str(c) for c in frame.columns], allow_extra=False)
-    scores = predict(loaded, loaded.schema.encode(frame))
+    scores = predict(loaded, loaded.schema.encode_array(frame))
     predictions = scores.records()
 
     at = datetime.now(UTC)

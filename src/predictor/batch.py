@@ -340,7 +340,7 @@ def _score_chunk(loaded: LoadedModel, chunk: Chunk) -> tuple[pd.DataFrame, list[
         frame = frame.loc[keep].reset_index(drop=True)
     if frame.empty:
         return frame, failed
-    scores = predict(loaded, loaded.schema.encode(frame))
+    scores = predict(loaded, loaded.schema.encode_array(frame))
     out = frame.copy()
     for name, values in scores.columns().items():
         out[name] = values

@@ -69,8 +69,8 @@ def check_columns(loaded: LoadedModel, columns: list[str], allow_extra: bool) ->
         )
 
 
-def predict(loaded: LoadedModel, features: pd.DataFrame) -> Scores:
-    """Scores for an already-encoded feature frame (FeatureSchema.encode)."""
+def predict(loaded: LoadedModel, features: np.ndarray | pd.DataFrame) -> Scores:
+    """Scores for already-encoded features (FeatureSchema.encode_array, or .encode)."""
     raw = loaded.booster.inplace_predict(features)
     classes = loaded.metadata.get("classes")
     objective = loaded.objective

@@ -237,9 +237,10 @@ def test_prediction_job_status_is_served(predictor_api, aws, settings, model, pr
     assert served["state"] == "succeeded" and served["outputs"]["predictions_uri"].endswith("status.predictions.csv")
 
 
-def test_million_row_batch_completes(aws, settings, model, start_proc, proc_env, tmp_path, capsys):
+def test_million_row_batch_completes(aws, settings, model, start_proc, proc_env, predictor_worker, tmp_path, capsys):
     """1M rows through the whole path; the worker's peak RSS is reported (not asserted)."""
     name, _ = model
+    predictor_worker.stop()  # so that the fresh worker below is the one that scores the file
     worker = start_proc("predictor-worker-1m", [sys.executable, "-m", "predictor.worker"], proc_env)
     wait_for(lambda: "worker started" in worker.log(), 20, what="the worker")
     path = scoring_file(tmp_path / "big.csv", 1_000_000, seed=5)

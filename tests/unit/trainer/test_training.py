@@ -148,3 +148,17 @@ def test_text_from_csv_is_read_like_pandas_reads_it():
     encoded = schema.encode(pd.DataFrame({"flag": ["true", " False", None], "color": [" red", "blue ", "x"]}))
     assert encoded["flag"].tolist()[:2] == [1.0, 0.0] and np.isnan(encoded["flag"][2])
     assert encoded["color"].cat.codes.tolist() == [1, 0, -1]
+
+
+def test_array_encoding_predicts_exactly_like_the_dataframe_encoding():
+    opts = TrainOptions.from_job({})
+    trained = train(prepare(frame(), opts), opts)
+    schema = FeatureSchema(
+        list(trained.booster.feature_names), list(trained.booster.feature_types), trained.metadata["categories"]
+    )
+    rows = frame(50, seed=3).drop(columns="label")
+    rows.loc[0, "color"] = "purple"  # unseen category
+    rows.loc[1, "color"] = None
+    by_frame = trained.booster.inplace_predict(schema.encode(rows))
+    by_array = trained.booster.inplace_predict(schema.encode_array(rows))
+    assert np.array_equal(by_frame, by_array)

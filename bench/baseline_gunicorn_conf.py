@@ -1,0 +1,5 @@
+"""gunicorn config of the naive baseline: exactly the predictor's settings (fmlcore.gunicorn)."""
+
+from fmlcore.gunicorn import gunicorn_settings
+
+globals().update(gunicorn_settings(default_bind="127.0.0.1:18082"))

@@ -1,0 +1,168 @@
+"""Online: the predictor (validation and storage on) against the naive baseline, side by side.
+
+Both run under gunicorn with the same settings (fmlcore.gunicorn) and the same environment,
+serve the same 100-tree model and get the same bodies from the same load generator. For
+each payload and concurrency the two are measured back to back (alternating which goes
+first), after a short unmeasured warm-up, so background noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+from common import BENCH, BIN, MODEL, Procs, RssSampler, Stack, free_port, rounded, say, tree_cpu_seconds
+from loadgen import run_load
+
+PREDICT_PATH = f"/models/{MODEL}/predict"
+
+
+def start_servers(stack: Stack, procs: Procs, model_path: str, server_env: dict[str, str]) -> dict[str, Any]:
+    servers = {}
+    specs = {
+        "predictor": (["-c", "python:predictor.gunicorn_conf", "predictor.api:create_app()"], {}),
+        "baseline": (
+            ["-c", str(BENCH / "baseline_gunicorn_conf.py"), "--pythonpath", str(BENCH), "baseline_app:create_app()"],
+            {"BENCH_MODEL_PATH": model_path},
+        ),
+    }
+    for name, (args, extra) in specs.items():
+        port = free_port()
+        env = {**stack.env, **server_env, **extra, "FML_BIND": f"127.0.0.1:{port}"}
+        proc = procs.start(f"{name}-api", [str(BIN / "gunicorn"), *args], env)
+        base = f"http://127.0.0.1:{port}"
+        proc.wait_healthy(f"{base}/health")
+        servers[name] = {"proc": proc, "url": base + PREDICT_PATH, "base": base}
+    return servers
+
+
+def verify_storage(servers: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """One prediction through the predictor, then fetched back by its id: storage is really on."""
+    req = urllib.request.Request(servers["predictor"]["url"], body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        answer = json.loads(resp.read())
+    with urllib.request.urlopen(f"{servers['predictor']['base']}/predictions/{answer['prediction_id']}") as resp:
+        stored = json.loads(resp.read())
+    if stored["predictions"] != answer["predictions"]:
+        raise RuntimeError("the stored prediction differs from the answer")
+    return {"verified": True, "stored_uri": answer["stored_uri"], "model_version": answer["model_version"]}
+
+
+def count_stored(s3: Any, bucket: str, timeout: float = 120.0) -> int | None:
+    """Online prediction objects in the predictions bucket (None if listing takes too long)."""
+    paginator = s3.get_paginator("list_objects_v2")
+    deadline = time.monotonic() + timeout
+    count = 0
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"online/{MODEL}/"):
+        count += page.get("KeyCount", 0)
+        if time.monotonic() > deadline:
+            return None
+    return count
+
+
+def measure(
+    server: dict[str, Any], body: bytes, concurrency: int, seconds: float, engine: str, emulator_pid: int | None
+) -> dict[str, Any]:
+    """One load point; also the CPU the server (and the emulator, which stores predictions) spent on it."""
+    pid = server["proc"].pid
+    cpu0 = tree_cpu_seconds(pid)
+    emu0 = tree_cpu_seconds(emulator_pid) if emulator_pid else 0.0
+    with RssSampler(pid) as rss:
+        result = run_load(server["url"], body, concurrency, seconds, engine)
+    cpu = tree_cpu_seconds(pid) - cpu0
+    emu = tree_cpu_seconds(emulator_pid) - emu0 if emulator_pid else None
+    out = result.to_dict()
+    out.update(rss.summary())
+    out["server_cpu_seconds"] = round(cpu, 2)
+    out["server_cpu_ms_per_request"] = round(cpu * 1000 / result.ok, 3) if result.ok else None
+    out["emulator_cpu_ms_per_request"] = round(emu * 1000 / result.ok, 3) if result.ok and emu is not None else None
+    return out
+
+
+def run(
+    stack: Stack,
+    procs: Procs,
+    model_path: str,
+    payloads: dict[str, bytes],
+    concurrencies: list[int],
+    seconds: float,
+    warmup: float,
+    engine: str,
+    server_env: dict[str, str],
+) -> dict[str, Any]:
+    servers = start_servers(stack, procs, model_path, server_env)
+    try:
+        storage = verify_storage(servers, payloads[next(iter(payloads))])
+        points = []
+        sent_to_predictor = 1
+        order = ["predictor", "baseline"]
+        for payload_name, body in payloads.items():
+            for concurrency in concurrencies:
+                point: dict[str, Any] = {"payload": payload_name, "concurrency": concurrency}
+                for name in order:
+                    if warmup:
+                        warm = run_load(servers[name]["url"], body, concurrency, warmup, engine)
+                        if name == "predictor":
+                            sent_to_predictor += warm.ok
+                    point[name] = measure(servers[name], body, concurrency, seconds, engine, stack.emulator_pid)
+                    if name == "predictor":
+                        sent_to_predictor += point[name]["ok"]
+                p, b = point["predictor"], point["baseline"]
+                point["ratio_rps"] = round(p["rps"] / b["rps"], 3) if b["rps"] else None
+                say(
+                    f"online {payload_name} c={concurrency}: predictor {p['rps']:.0f} rps p99 {p['p99_ms']} ms, "
+                    f"baseline {b['rps']:.0f} rps p99 {b['p99_ms']} ms, ratio {point['ratio_rps']}"
+                )
+                points.append(point)
+                order.reverse()
+        s3 = stack.clients().s3
+        stored = count_stored(s3, stack.settings_env["FML_PREDICTIONS_BUCKET"])
+        return {
+            "engine": points[0]["predictor"]["engine"] if points else engine,
+            "gunicorn": gunicorn_summary(stack.env),
+            "seconds_per_point": seconds,
+            "warmup_seconds": warmup,
+            "server_env": server_env,
+            "storage": {**storage, "ok_responses": sent_to_predictor, "stored_objects": stored},
+            "points": points,
+        }
+    finally:
+        for server in servers.values():
+            procs.stop(server["proc"])
+
+
+def gunicorn_summary(env: dict[str, str]) -> dict[str, Any]:
+    """The gunicorn settings both servers ran with (fmlcore.gunicorn reads them from the environment)."""
+    import os
+    from unittest import mock
+
+    from fmlcore.gunicorn import gunicorn_settings
+
+    with mock.patch.dict(os.environ, env, clear=True):
+        settings = gunicorn_settings(default_bind="")
+    keys = ("worker_class", "workers", "threads", "keepalive", "max_requests", "max_requests_jitter", "timeout")
+    return {k: settings.get(k) for k in keys}
+
+
+def summary_rows(online: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for pt in online.get("points", []):
+        p, b = pt["predictor"], pt["baseline"]
+        rows.append(
+            [
+                pt["payload"],
+                str(pt["concurrency"]),
+                f"{p['rps']:.0f}",
+                f"{b['rps']:.0f}",
+                f"{pt['ratio_rps']:.2f}" if pt["ratio_rps"] is not None else "-",
+                f"{rounded(p['p50_ms'], 1)} / {rounded(p['p99_ms'], 1)}",
+                f"{rounded(b['p50_ms'], 1)} / {rounded(b['p99_ms'], 1)}",
+                f"{p['errors']} / {b['errors']}",
+                f"{p['rss_peak_mib']:.0f} / {b['rss_peak_mib']:.0f}",
+                f"{p['server_cpu_ms_per_request']} / {b['server_cpu_ms_per_request']}",
+                f"{p['emulator_cpu_ms_per_request']} / {b['emulator_cpu_ms_per_request']}",
+            ]
+        )
+    return rows
