@@ -110,6 +110,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     p99 = pt["predictor"]["p99_ms"] if pt else None
     add("online 100-row c=8: p99", "≤ 25 ms", p99, None if p99 is None else p99 <= 25, " ms")
     for fmt, entry in results.get("batch", {}).items():
+        if not isinstance(entry, dict) or "inprocess" not in entry:  # the load average beside the formats
+            continue
         ratio = entry.get("ratio_rows_per_s")
         add(f"batch {fmt}: rows/s vs in-process", "≥ 0.7x", ratio, None if ratio is None else ratio >= 0.7, "x")
         growth = entry.get("rss_growth")
@@ -165,6 +167,8 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("batch"):
         rows = []
         for fmt, entry in results["batch"].items():
+            if not isinstance(entry, dict) or "inprocess" not in entry:  # e.g. the load average beside them
+                continue
             limit = entry["inprocess"]
             for size, r in entry["sizes"].items():
                 first = size == next(iter(entry["sizes"]))
