@@ -12,9 +12,9 @@
 FROM python:3.11.11-slim-bookworm AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/usr/local/venv/bin:$PATH
 
-RUN python -m venv /opt/venv
+RUN python -m venv /usr/local/venv
 
 WORKDIR /build
 
@@ -43,10 +43,10 @@ RUN groupadd --gid 10001 app \
     && useradd --uid 10001 --gid app --create-home --home-dir /home/app --shell /usr/sbin/nologin app
 
 # The venv only (root-owned, read-only to the app): no compiler, no pip cache, no sources.
-COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /usr/local/venv /usr/local/venv
 
 # FML_BIND: gunicorn's default (127.0.0.1) is unreachable from outside a container.
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/usr/local/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FML_BIND=0.0.0.0:8080

@@ -27,7 +27,7 @@ APP_IMAGES = sorted(API_PORTS)
 ALL_IMAGES = [*APP_IMAGES, "ministack"]
 # What an image may COPY from the build context (everything else is .dockerignore'd).
 COPYABLE = {"requirements.txt", "pyproject.toml", "src"}
-VENV = "/opt/venv"
+VENV = "/usr/local/venv"
 EXACT_VERSION_TAG = re.compile(r"^v?\d+\.\d+\.\d+(?:[-._][0-9A-Za-z.-]+)?$")
 
 
