@@ -66,6 +66,7 @@ class ModelStore:
         self._boosters: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._latest: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
 
     # ------------------------------------------------------------------ writing
     def save(self, model: str, booster: xgb.Booster, metadata: dict[str, Any]) -> str:
@@ -151,18 +152,32 @@ class ModelStore:
         validate_model_name(model)
         version = version or self.latest_version(model)
         cache_key = (model, version)
+        hit = self._cached(cache_key)
+        if hit is not None:
+            return hit
+        with self._loading_lock(cache_key):  # threads asking for the same new version download it once
+            hit = self._cached(cache_key)
+            if hit is not None:
+                return hit
+            loaded = self._download(model, version)
+            with self._lock:
+                self._boosters[cache_key] = loaded
+                self._boosters.move_to_end(cache_key)
+                while len(self._boosters) > self.cache_size:
+                    evicted, _ = self._boosters.popitem(last=False)
+                    self._loading.pop(evicted, None)
+        return loaded
+
+    def _cached(self, cache_key: tuple[str, str]) -> LoadedModel | None:
         with self._lock:
             hit = self._boosters.get(cache_key)
             if hit is not None:
                 self._boosters.move_to_end(cache_key)
-                return hit
-        loaded = self._download(model, version)
+            return hit
+
+    def _loading_lock(self, cache_key: tuple[str, str]) -> threading.Lock:
         with self._lock:
-            self._boosters[cache_key] = loaded
-            self._boosters.move_to_end(cache_key)
-            while len(self._boosters) > self.cache_size:
-                self._boosters.popitem(last=False)
-        return loaded
+            return self._loading.setdefault(cache_key, threading.Lock())
 
     def describe(self, model: str, version: str) -> dict[str, Any]:
         """The full metadata of one version (from the artifact itself)."""

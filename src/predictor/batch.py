@@ -218,13 +218,24 @@ class _Writer:
         self.ext = ext
         self.rows = 0
         self._parquet: pq.ParquetWriter | None = None
-        self._fh = None if ext == ".parquet" else open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._csv: pacsv.CSVWriter | None = None
+        self._schema: pa.Schema | None = None
+        if ext == ".csv":
+            self._fh = pa.OSFile(str(path), "wb")
+        elif ext == ".jsonl":
+            self._fh = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        else:
+            self._fh = None
 
     def write(self, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        if self.ext == ".csv":
-            frame.to_csv(self._fh, header=self.rows == 0, index=False)
+        if self.ext == ".csv":  # pyarrow's writer: several times faster than DataFrame.to_csv
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._csv is None:
+                self._schema = table.schema
+                self._csv = pacsv.CSVWriter(self._fh, table.schema)
+            self._csv.write_table(table.cast(self._schema))
         elif self.ext == ".jsonl":
             self._fh.write(frame.to_json(orient="records", lines=True, date_format="iso"))
         else:
@@ -235,9 +246,11 @@ class _Writer:
         self.rows += len(frame)
 
     def close(self, empty_columns: list[str]) -> None:
+        if self._csv is not None:
+            self._csv.close()
         if self._fh is not None:
             if self.rows == 0 and self.ext == ".csv":
-                self._fh.write(",".join(empty_columns) + "\n")
+                self._fh.write((",".join(empty_columns) + "\n").encode())
             self._fh.close()
         elif self._parquet is not None:
             self._parquet.close()
