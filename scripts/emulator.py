@@ -24,6 +24,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from procs import running  # scripts/procs.py: the one pid-file check
+
 from fmlcore.aws import local_endpoint
 from fmlcore.logs import configure_logging
 
@@ -41,15 +43,6 @@ def healthy(endpoint: str, timeout: float = 2.0) -> dict | None:
         except (OSError, ValueError):
             continue
     return None
-
-
-def _pid(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
 
 
 def up(state: Path, endpoint: str, wait_seconds: float) -> int:
@@ -97,17 +90,17 @@ def up(state: Path, endpoint: str, wait_seconds: float) -> int:
 
 def down(state: Path, stop_timeout: float = 10.0) -> int:
     pid_file = state / "ministack.pid"
-    pid = _pid(pid_file)
+    pid = running(pid_file)
     if pid is None:
         log.info("no MiniStack started by this project is running")
     else:
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + stop_timeout
-        while time.monotonic() < deadline and _pid(pid_file) is not None:
+        while time.monotonic() < deadline and running(pid_file) is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             time.sleep(0.1)
-        if _pid(pid_file) is not None:
+        if running(pid_file) is not None:
             os.killpg(pid, signal.SIGKILL)
         log.info("MiniStack stopped", extra={"pid": pid})
     pid_file.unlink(missing_ok=True)

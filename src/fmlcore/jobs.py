@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from fmlcore.aws import is_not_found
 from fmlcore.errors import InvalidInput
 from fmlcore.layout import validate_model_name
 
@@ -59,6 +62,20 @@ class InputRef:
     bucket: str
     key: str
     version_id: str | None = None
+
+
+def get_input(s3: Any, ref: InputRef) -> dict[str, Any]:
+    """The S3 object (get_object response) a job reads; a missing one is a permanent InvalidInput."""
+    kwargs = {"VersionId": ref.version_id} if ref.version_id else {}
+    try:
+        return s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise InvalidInput(
+                f"input s3://{ref.bucket}/{ref.key} (version {ref.version_id or 'latest'}) no longer exists",
+                {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id},
+            ) from exc
+        raise
 
 
 @dataclass(frozen=True)

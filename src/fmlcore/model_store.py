@@ -30,6 +30,7 @@ from fmlcore.aws import error_code, is_not_found
 from fmlcore.errors import InvalidInput, NotFound
 from fmlcore.features import FeatureSchema
 from fmlcore.layout import MODEL_OBJECT, model_key, validate_model_name
+from fmlcore.settings import Settings
 
 METADATA_ATTR = "fml_metadata"
 # S3 user metadata is limited to 2 KB in all: only a summary goes there.
@@ -67,6 +68,17 @@ class ModelStore:
         self._latest: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, str], threading.Lock] = {}
+
+    @classmethod
+    def from_settings(cls, s3: Any, settings: Settings, nthread: int = 0, cache_size: int | None = None) -> ModelStore:
+        """The store of the configured models bucket, with the configured cache and latest-check TTL."""
+        return cls(
+            s3,
+            settings.require("models_bucket"),
+            cache_size=settings.model_cache_size if cache_size is None else cache_size,
+            latest_ttl_seconds=settings.model_latest_ttl,
+            nthread=nthread,
+        )
 
     # ------------------------------------------------------------------ writing
     def save(self, model: str, booster: xgb.Booster, metadata: dict[str, Any]) -> str:

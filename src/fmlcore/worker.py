@@ -98,6 +98,22 @@ class QueueWorker:
         self.stop_requested = threading.Event()
         self._max_receives = self._read_max_receives()
 
+    @classmethod
+    def for_jobs(
+        cls, settings: Settings, clients: AwsClients, kind: str, queue_url: str, status_bucket: str, **hooks: Any
+    ) -> QueueWorker:
+        """A worker of `kind` jobs with the configured timings, leasing jobs in their status bucket."""
+        return cls(
+            clients.sqs,
+            queue_url,
+            visibility_timeout=settings.worker_visibility_timeout,
+            wait_seconds=settings.worker_wait_seconds,
+            retry_base_seconds=settings.worker_retry_base_seconds,
+            kind=kind,
+            leases=LeaseStore(clients.s3, status_bucket, ttl_seconds=settings.worker_visibility_timeout),
+            **hooks,
+        )
+
     # ------------------------------------------------------------------ lifecycle
     def install_signal_handlers(self) -> None:
         def request_stop(signum, _frame):

@@ -41,13 +41,7 @@ class PredictorApp:
     def __init__(self, settings: Settings, clients: AwsClients) -> None:
         self.settings = settings
         self.s3 = clients.s3
-        self.store = ModelStore(
-            clients.s3,
-            settings.require("models_bucket"),
-            cache_size=settings.model_cache_size,
-            latest_ttl_seconds=settings.model_latest_ttl,
-            nthread=settings.api_xgb_nthread,
-        )
+        self.store = ModelStore.from_settings(clients.s3, settings, nthread=settings.api_xgb_nthread)
         predictions_bucket = settings.require("predictions_bucket")
         self.predictions = online.PredictionStore(clients.s3, predictions_bucket)
         self.statuses = StatusStore(clients.s3, predictions_bucket)

@@ -29,11 +29,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
 
-from fmlcore.aws import is_not_found
 from fmlcore.errors import InvalidInput
-from fmlcore.jobs import InputRef
+from fmlcore.jobs import InputRef, get_input
 from fmlcore.layout import data_extension
 from fmlcore.model_store import LoadedModel
 from fmlcore.worker import JobInterrupted
@@ -270,13 +268,7 @@ def score_file(
 ) -> BatchResult:
     """Score one input object into local output/error files (the caller uploads them)."""
     ext = data_extension(ref.key)
-    kwargs = {"VersionId": ref.version_id} if ref.version_id else {}
-    try:
-        obj = s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
-    except ClientError as exc:
-        if is_not_found(exc):
-            raise InvalidInput(f"input s3://{ref.bucket}/{ref.key} no longer exists", {"key": ref.key}) from exc
-        raise
+    obj = get_input(s3, ref)
     with contextlib.closing(obj["Body"]) as stream:
         try:
             result = _score_stream(stream, ext, loaded, workdir, chunk_rows, on_progress, should_stop)

@@ -53,12 +53,7 @@ class TrainerApp:
         self.s3 = clients.s3
         self.sqs = clients.sqs
         models_bucket = settings.require("models_bucket")
-        self.store = ModelStore(
-            clients.s3,
-            models_bucket,
-            cache_size=settings.model_cache_size,
-            latest_ttl_seconds=settings.model_latest_ttl,
-        )
+        self.store = ModelStore.from_settings(clients.s3, settings)
         self.statuses = StatusStore(clients.s3, models_bucket)
         self.service = TrainingService(settings, clients.s3, self.store, self.statuses)
 

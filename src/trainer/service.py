@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from botocore.exceptions import ClientError
 
-from fmlcore.aws import is_not_found
-from fmlcore.errors import InvalidInput, PayloadTooLarge
-from fmlcore.jobs import InputRef, JobMessage
+from fmlcore.errors import PayloadTooLarge
+from fmlcore.jobs import InputRef, JobMessage, get_input
 from fmlcore.layout import data_extension, model_key, s3_uri
 from fmlcore.lifecycle import JobLifecycle
 from fmlcore.model_store import ModelStore
@@ -61,16 +59,7 @@ class TrainingService:
     # ------------------------------------------------------------------ training
     def read_dataset(self, ref: InputRef) -> pd.DataFrame:
         ext = data_extension(ref.key)
-        kwargs = {"VersionId": ref.version_id} if ref.version_id else {}
-        try:
-            obj = self.s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
-        except ClientError as exc:
-            if is_not_found(exc):
-                raise InvalidInput(
-                    f"dataset {s3_uri(ref.bucket, ref.key)} does not exist (version {ref.version_id or 'latest'})",
-                    {"dataset": s3_uri(ref.bucket, ref.key), "version_id": ref.version_id},
-                ) from exc
-            raise
+        obj = get_input(self.s3, ref)
         size = int(obj.get("ContentLength") or 0)
         if size > self.settings.max_dataset_bytes:
             obj["Body"].close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from fmlcore.aws import AwsClients
-from fmlcore.lease import LeaseStore
 from fmlcore.model_store import ModelStore
 from fmlcore.settings import Settings
 from fmlcore.status import StatusStore
@@ -15,20 +14,18 @@ from trainer.service import TrainingService
 
 def build_worker(settings: Settings, clients: AwsClients) -> QueueWorker:
     bucket = settings.require("models_bucket")
-    store = ModelStore(clients.s3, bucket, cache_size=1)
+    store = ModelStore.from_settings(clients.s3, settings, cache_size=1)
     service = TrainingService(settings, clients.s3, store, StatusStore(clients.s3, bucket))
-    return QueueWorker(
-        clients.sqs,
+    return QueueWorker.for_jobs(
+        settings,
+        clients,
+        "train",
         settings.require("train_queue_url"),
+        bucket,
         handle=service.run_job,
         on_permanent=service.jobs.on_permanent,
         on_retry=service.jobs.on_retry,
         on_released=service.jobs.on_released,
-        visibility_timeout=settings.worker_visibility_timeout,
-        wait_seconds=settings.worker_wait_seconds,
-        retry_base_seconds=settings.worker_retry_base_seconds,
-        kind="train",
-        leases=LeaseStore(clients.s3, bucket, ttl_seconds=settings.worker_visibility_timeout),
     )
 
 
