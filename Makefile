@@ -24,8 +24,11 @@ TF_DIRS := $(sort $(dir $(wildcard terraform/modules/*/main.tf terraform/envs/*/
 
 LAMBDA_ZIP := $(abspath $(STATE)/build/enqueue.zip)
 LOCAL_ENV := $(STATE)/local.env
-# Local processes aim at the emulator through localstack-client (LOCALSTACK_HOST / AWS_ENDPOINT_URL).
+EMULATOR_ENV := $(STATE)/emulator.env
+# Local processes aim at the emulator through localstack-client (LOCALSTACK_HOST / AWS_ENDPOINT_URL),
+# over HTTPS unless USE_SSL=0; the emulator enforces IAM (docs/aws.md, "What the local stack proves").
 export LOCALSTACK_HOST ?= 127.0.0.1:4566
+export USE_SSL ?= 1
 export AWS_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 WITH_STACK_ENV := set -a && . $(LOCAL_ENV) && set +a &&
@@ -62,25 +65,26 @@ tf-config:
 
 # ---------------------------------------------------------------------------- local emulator
 .PHONY: localstack-up
-localstack-up: venv lambda-zip tf-config ## Start MiniStack on 127.0.0.1:4566 and apply terraform/envs/local
+localstack-up: venv lambda-zip tf-config ## Start MiniStack (IAM enforced, HTTPS) on 127.0.0.1:4566 and apply terraform/envs/local
 	@# A freshly started emulator is empty: any Terraform state left from an earlier one is stale.
-	@if ! $(PY) scripts/emulator.py status >/dev/null 2>&1; then \
+	@if ! $(PY) scripts/emulator.py status --state $(STATE) >/dev/null 2>&1; then \
 	  rm -f $(TF_LOCAL_STATE) $(TF_LOCAL_STATE).backup; \
-	  $(PY) scripts/emulator.py up --state $(STATE); \
 	fi
+	@$(PY) scripts/emulator.py up --state $(STATE)
 	@mkdir -p $(dir $(TF_LOCAL_STATE))
 	terraform -chdir=$(TF_LOCAL) init -input=false -reconfigure -backend-config=path=$(TF_LOCAL_STATE) >/dev/null
-	terraform -chdir=$(TF_LOCAL) apply -input=false -auto-approve \
+	set -a && . $(EMULATOR_ENV) && set +a && terraform -chdir=$(TF_LOCAL) apply -input=false -auto-approve \
 	  -var lambda_zip_path=$(LAMBDA_ZIP) -var aws_endpoint=$$($(PY) -m fmlcore.aws) >$(STATE)/terraform-apply.log \
 	  || { tail -40 $(STATE)/terraform-apply.log; exit 1; }
 	@terraform -chdir=$(TF_LOCAL) output -json > $(STATE)/outputs.json
-	@$(PY) -m fmlcore.stack $(STATE)/outputs.json > $(LOCAL_ENV)
-	@echo "local stack ready: $$(grep -c . $(LOCAL_ENV)) settings in $(LOCAL_ENV)"
+	@{ $(PY) -m fmlcore.stack $(STATE)/outputs.json && cat $(EMULATOR_ENV); } > $(LOCAL_ENV)
+	@$(PY) -m fmlcore.stack --aws-config $(STATE)/outputs.json $(EMULATOR_ENV) > $(STATE)/aws-config
+	@echo "local stack ready: $$(grep -c . $(LOCAL_ENV)) settings in $(LOCAL_ENV); user profile in $(STATE)/aws-config"
 
 .PHONY: localstack-down
 localstack-down: stop ## Stop the emulator this project started and forget its Terraform state
 	@test -x $(PY) && $(PY) scripts/emulator.py down --state $(STATE) || true
-	@rm -f $(TF_LOCAL_STATE) $(TF_LOCAL_STATE).backup $(STATE)/outputs.json $(LOCAL_ENV)
+	@rm -f $(TF_LOCAL_STATE) $(TF_LOCAL_STATE).backup $(STATE)/outputs.json $(LOCAL_ENV) $(EMULATOR_ENV) $(STATE)/aws-config
 
 .PHONY: localstack-status
 localstack-status: venv ## Say whether the emulator answers, and what the stack provides
@@ -141,12 +145,21 @@ pytest: venv stop ## Run pytest on the running stack (stops `make run` services;
 	@test -f $(LOCAL_ENV) || { echo "the local stack is not up: run 'make localstack-up' first"; exit 1; }
 	$(WITH_STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
+IAM_AUDIT := $(abspath $(STATE)/iam-audit)
+
 .PHONY: test
-test: lint tf-fmt tf-validate tf-test tf-wiring checkov ## Everything: lint, Terraform checks, emulator up, pytest, emulator down
-	@started=0; $(PY) scripts/emulator.py status >/dev/null 2>&1 || started=1; \
-	rc=0; $(MAKE) localstack-up && $(MAKE) pytest || rc=$$?; \
+test: lint tf-fmt tf-validate tf-test tf-wiring checkov ## Everything: lint, Terraform checks, emulator up, pytest, IAM report, emulator down
+	@started=0; $(PY) scripts/emulator.py status --state $(STATE) >/dev/null 2>&1 || started=1; \
+	rm -rf $(IAM_AUDIT); \
+	rc=0; FML_IAM_AUDIT_DIR=$(IAM_AUDIT) $(MAKE) localstack-up && FML_IAM_AUDIT_DIR=$(IAM_AUDIT) $(MAKE) pytest || rc=$$?; \
+	if [ $$rc = 0 ]; then $(MAKE) iam-report || rc=$$?; fi; \
 	if [ $$started = 1 ]; then $(MAKE) localstack-down; fi; \
 	exit $$rc
+
+.PHONY: iam-report
+iam-report: venv ## Per role: the actions the last `make test` used beside those its policy grants
+	@test -f $(STATE)/outputs.json || { echo "no stack outputs: run 'make test' first"; exit 1; }
+	@$(PY) -m fmlcore.iam_audit $(STATE)/outputs.json $(IAM_AUDIT)
 
 # ---------------------------------------------------------------------------- services
 TRAINER_PORT ?= 8081
@@ -154,15 +167,15 @@ PREDICTOR_PORT ?= 8080
 PROCS := $(PY) scripts/procs.py --state $(STATE)
 
 .PHONY: run
-run: localstack-up ## Start the APIs (predictor :8080, trainer :8081) and both workers in the background
-	@$(WITH_STACK_ENV) FML_BIND=127.0.0.1:$(TRAINER_PORT) $(PROCS) start trainer-api \
-	  --health http://127.0.0.1:$(TRAINER_PORT)/health -- \
+run: localstack-up ## Start the APIs (predictor :8080, trainer :8081) and both workers, each under its own role
+	@$(WITH_STACK_ENV) FML_ROLE_ARN=$$FML_ROLE_ARN_TRAINER_API FML_BIND=127.0.0.1:$(TRAINER_PORT) \
+	  $(PROCS) start trainer-api --health http://127.0.0.1:$(TRAINER_PORT)/health -- \
 	  $(BIN)/gunicorn -c python:trainer.gunicorn_conf 'trainer.api:create_app()'
-	@$(WITH_STACK_ENV) FML_BIND=127.0.0.1:$(PREDICTOR_PORT) $(PROCS) start predictor-api \
-	  --health http://127.0.0.1:$(PREDICTOR_PORT)/health -- \
+	@$(WITH_STACK_ENV) FML_ROLE_ARN=$$FML_ROLE_ARN_PREDICTOR_API FML_BIND=127.0.0.1:$(PREDICTOR_PORT) \
+	  $(PROCS) start predictor-api --health http://127.0.0.1:$(PREDICTOR_PORT)/health -- \
 	  $(BIN)/gunicorn -c python:predictor.gunicorn_conf 'predictor.api:create_app()'
-	@$(WITH_STACK_ENV) $(PROCS) start trainer-worker -- $(PY) -m trainer.worker
-	@$(WITH_STACK_ENV) $(PROCS) start predictor-worker -- $(PY) -m predictor.worker
+	@$(WITH_STACK_ENV) FML_ROLE_ARN=$$FML_ROLE_ARN_TRAINER_WORKER $(PROCS) start trainer-worker -- $(PY) -m trainer.worker
+	@$(WITH_STACK_ENV) FML_ROLE_ARN=$$FML_ROLE_ARN_PREDICTOR_WORKER $(PROCS) start predictor-worker -- $(PY) -m predictor.worker
 
 .PHONY: stop
 stop: ## Stop the APIs and workers started by `make run`
@@ -175,8 +188,8 @@ redrive: venv ## Move dead-lettered jobs back to their queue after fixing the ca
 
 # ---------------------------------------------------------------------------- demo
 .PHONY: demo
-demo: run ## Run the main job on the local emulator and show what happened
-	@$(WITH_STACK_ENV) $(PY) scripts/demo.py
+demo: run ## Run the main job on the local emulator (as the platform's user role) and show what happened
+	@$(WITH_STACK_ENV) FML_ROLE_ARN=$$FML_USER_ROLE_ARN $(PY) scripts/demo.py
 
 # ---------------------------------------------------------------------------- benchmarks (not in CI)
 BENCH_ARGS ?=

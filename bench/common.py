@@ -180,8 +180,10 @@ class Proc:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
+            from fmlcore.stack import with_role  # each service and worker under its own role
+
             self.proc = subprocess.Popen(
-                cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cmd, env=with_role(cmd, env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )  # fmt: skip
         self.pid = self.proc.pid
@@ -295,7 +297,8 @@ class Stack:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.env.get("USE_SSL", os.environ.get("USE_SSL", "1")) == "1" else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def _emulator(self, command: str, env: dict[str, str]) -> None:
         subprocess.run(
@@ -327,8 +330,13 @@ class Stack:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         base.pop("AWS_ENDPOINT_URL", None)
-        say(f"starting MiniStack on {self.endpoint} (state {self.state})")
+        base.setdefault("USE_SSL", "1")
+        say(f"starting MiniStack (IAM enforced) on 127.0.0.1:{self.port} (state {self.state})")
         self._emulator("up", base)
+        from fmlcore.stack import read_env_file
+
+        base.update(read_env_file(self.state / "emulator.env"))  # scheme, CA bundle, operator credentials
+        self.env = base
         (self.state / "emulator.port").write_text(str(self.port))
         zip_path = self.state / "enqueue.zip"
         subprocess.run([PY, str(REPO / "scripts" / "build_lambda.py"), str(REPO / "src"), str(zip_path)], check=True)

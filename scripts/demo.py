@@ -90,6 +90,7 @@ def wait_for_job(statuses: StatusStore, job_id: str, timeout: float = 120) -> di
 def main() -> int:
     settings = Settings.from_env(os.environ)
     aws = AwsClients(settings)
+    say(f"Acting as the platform's user: {aws.log_identity()}")
     statuses = StatusStore(aws.s3, settings.require("models_bucket"))
     bucket, key = settings.require("datasets_bucket"), "churn/churn.csv"
 

@@ -9,8 +9,11 @@ HEADER = """# Settings
 
 Every environment variable fargate-ml reads (`src/fmlcore/settings.py` is the one place they are
 mapped; `tests/unit/fmlcore/test_settings.py` keeps this page complete; regenerate it with
-`.venv/bin/python scripts/settings_doc.py`). Locally `make` sets the bucket and queue names from
-the Terraform outputs (`.state/local.env`).
+`.venv/bin/python scripts/settings_doc.py`). Locally `make` sets the bucket, queue and role names
+from the Terraform outputs (`.state/local.env`), and each process's `FML_ROLE_ARN` from its
+workload's `FML_ROLE_ARN_<WORKLOAD>` there. Credentials are read as by any AWS SDK
+(`AWS_ACCESS_KEY_ID`, ..., the ECS task role); locally they are the emulator's account root,
+used only to assume roles.
 
 | variable | meaning | default |
 |---|---|---|

@@ -7,6 +7,7 @@
     ├── NotFound                  no such model, version, job or prediction; 404
     ├── Conflict                  the request clashes with current state; 409
     ├── ConfigError               a missing or bad setting; 500
+    ├── PermissionDenied          the process's role may not make an AWS call it needs; 500
     └── TransientError            AWS throttled or unreachable; retrying may succeed; 503
 
 In workers, InvalidInput/NotFound/ConfigError are *permanent* (fail the job, delete the
@@ -72,6 +73,26 @@ class ConfigError(FmlError):
     """A missing or malformed setting."""
 
     http_status = 500
+
+
+class PermissionDenied(FmlError):
+    """IAM or a bucket policy refused a call the service needs: its role is missing a permission.
+
+    The platform's fault, not the caller's (hence 500, not 403), and permanent: a job that
+    meets it fails at once instead of retrying into the dead-letter queue.
+    """
+
+    http_status = 500
+
+    @classmethod
+    def from_client_error(cls, exc: Exception) -> PermissionDenied:
+        response = getattr(exc, "response", None) or {}
+        error = response.get("Error", {})
+        operation = getattr(exc, "operation_name", "?")
+        return cls(
+            f"access denied to {operation}: the service's role lacks a permission ({error.get('Code', '403')})",
+            {"operation": operation, "code": error.get("Code"), "aws_message": str(error.get("Message", ""))[:300]},
+        )
 
 
 class TransientError(FmlError):

@@ -21,8 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from fmlcore.aws import is_transient
-from fmlcore.errors import FmlError, InvalidInput, PayloadTooLarge, http_status_for
+from fmlcore.aws import is_access_denied, is_transient
+from fmlcore.errors import FmlError, InvalidInput, PayloadTooLarge, PermissionDenied, http_status_for
 from fmlcore.logs import pop, push
 
 log = logging.getLogger("fml.http")
@@ -112,6 +112,10 @@ def register_common(
     @app.errorhandler(BotoCoreError)
     @app.errorhandler(ClientError)
     def _aws_error(exc: Exception) -> Response:
+        if isinstance(exc, ClientError) and is_access_denied(exc):
+            denied = PermissionDenied.from_client_error(exc)
+            log.error("request failed: %s", denied.message, extra={"error_type": denied.type})
+            return error_response(denied.type, denied.message, denied.http_status, denied.details)
         if is_transient(exc):
             log.warning("AWS unavailable: %s", exc)
             return error_response("TransientError", "a storage or queue service is unavailable; retry later", 503)

@@ -29,6 +29,20 @@ class Settings:
     region: str = _env("AWS_REGION", "AWS region", "us-east-1")
     localstack_host: str | None = _env("LOCALSTACK_HOST", "host:port of the local emulator when FML_TARGET=local", None)
     log_level: str = _env("FML_LOG_LEVEL", "log level", "INFO")
+    ca_bundle: str | None = _env(
+        "AWS_CA_BUNDLE", "certificates that verify the endpoint's TLS (the emulator's own)", None
+    )
+
+    # Identity: the environment's credentials are used only to assume this role when it is set.
+    role_arn: str | None = _env(
+        "FML_ROLE_ARN", "role this process assumes at start (local processes: their workload's role)", None
+    )
+    role_session_seconds: int = _env(
+        "FML_ROLE_SESSION_SECONDS", "lifetime of an assumed role's session (refreshed before it ends)", 3600, int
+    )
+    iam_audit_dir: str | None = _env(
+        "FML_IAM_AUDIT_DIR", "folder where each process records the AWS calls it made (make iam-report)", None
+    )
 
     datasets_bucket: str | None = _env("FML_DATASETS_BUCKET", "bucket users drop training data into")
     models_bucket: str | None = _env("FML_MODELS_BUCKET", "versioned bucket of model artifacts")

@@ -1,10 +1,11 @@
-"""The queue worker loop shared by the trainer and the predictor (ARCHITECTURE.md, "Workers").
+"""The queue worker loop shared by the trainer and the predictor (docs/reliability.md).
 
 - Long poll (20 s), one message at a time; a heartbeat thread extends the message's
   visibility while the job runs; the message is deleted only after the handler has written
   its outputs and status.
-- Permanent errors (FmlError with permanent=True: bad input, unknown model, ...): the job
-  is failed by `on_permanent`, then the message is deleted: retrying cannot help.
+- Permanent errors (FmlError with permanent=True: bad input, unknown model, ...; and AWS
+  AccessDenied, as PermissionDenied): the job is failed by `on_permanent`, then the message
+  is deleted: retrying cannot help.
 - Anything else (throttling, network, a bug): the message is left for SQS to redeliver,
   with a growing visibility delay as backoff; after maxReceiveCount SQS moves it to the
   dead-letter queue, and `on_last_attempt` records that in the status.
@@ -31,8 +32,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fmlcore.aws import AwsClients, error_code
-from fmlcore.errors import FmlError
+from fmlcore.aws import AwsClients, error_code, is_access_denied
+from fmlcore.errors import FmlError, PermissionDenied
 from fmlcore.jobs import JobMessage
 from fmlcore.lease import CONFLICT_CODES, Holder, Lease, LeaseStore
 from fmlcore.logs import bind, bound, configure_logging
@@ -222,6 +223,13 @@ class QueueWorker:
                 return None
             return self._retry_later(job, ctx, exc)
         except Exception as exc:  # transient AWS trouble or a bug: let SQS retry, then dead-letter
+            if isinstance(exc, ClientError) and is_access_denied(exc):
+                # The worker's role lacks a permission: no retry can fix that.
+                denied = PermissionDenied.from_client_error(exc)
+                log.error("job failed permanently: %s", denied.message, extra={"error_type": denied.type})
+                if not self._guarded(self.on_permanent, job, ctx, denied):
+                    return self.retry_base_seconds
+                return None
             return self._retry_later(job, ctx, exc)
         log.info("job done", extra={"seconds": round(time.perf_counter() - started, 3)})
         return None
@@ -332,7 +340,9 @@ def main(build: Callable[[Settings, AwsClients], QueueWorker]) -> int:
     """Entry point of a worker process: settings from the environment, signals trapped, run until stopped."""
     settings = Settings.from_env(os.environ)
     configure_logging(settings.log_level)
-    worker = build(settings, AwsClients(settings))
+    clients = AwsClients(settings)
+    clients.log_identity()
+    worker = build(settings, clients)
     worker.install_signal_handlers()
     worker.run()
     return 0

@@ -110,6 +110,7 @@ def _init() -> dict[str, Any]:
         settings = Settings.from_env(os.environ)
         configure_logging(settings.log_level)
         clients = AwsClients(settings)
+        clients.log_identity()  # the function's execution role, as Lambda hands it over
         _runtime.update(
             kind=settings.require("job_kind"),
             queue_url=settings.require("queue_url"),

@@ -213,6 +213,7 @@ def create_app(settings: Settings | None = None, clients: AwsClients | None = No
     settings = settings or Settings.from_env(os.environ)
     configure_logging(settings.log_level)
     clients = clients or AwsClients(settings)
+    clients.log_identity()
     app = Flask("trainer")
     app.extensions["fml"] = trainer = TrainerApp(settings, clients)
     register_common(

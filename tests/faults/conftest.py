@@ -8,6 +8,7 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures)
     proc_env,
     settings,
     unique,
+    user,
 )
 
 

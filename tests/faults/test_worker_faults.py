@@ -43,11 +43,11 @@ def drop(aws, bucket: str, key: str, body: bytes, **metadata) -> str:
     return aws.s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)["VersionId"]
 
 
-def test_sigkill_mid_training_completes_once(aws, settings, start_proc, proc_env, models, train_statuses,
+def test_sigkill_mid_training_completes_once(user, aws, settings, start_proc, proc_env, models, train_statuses,
                                              slow_dataset, unique, capsys):  # fmt: skip
     model, key = f"kill-{unique}", f"kill-{unique}/data.csv"
     first = start_worker(start_proc, proc_env, "trainer", f"trainer-kill-{unique}")
-    version = drop(aws, settings.datasets_bucket, key, slow_dataset, **SLOW_TRAINING)
+    version = drop(user, settings.datasets_bucket, key, slow_dataset, **SLOW_TRAINING)
     job_id = job_id_for("train", settings.datasets_bucket, key, version)
     wait_state(train_statuses, job_id, ("running",), timeout=30)
     time.sleep(1.0)
@@ -64,13 +64,13 @@ def test_sigkill_mid_training_completes_once(aws, settings, start_proc, proc_env
            recovered_after_s=round(time.monotonic() - killed_at, 1), attempts=record["attempts"])  # fmt: skip
 
 
-def test_sigkill_mid_prediction_completes_once(aws, settings, start_proc, proc_env, models, predict_statuses,
+def test_sigkill_mid_prediction_completes_once(user, aws, settings, start_proc, proc_env, models, predict_statuses,
                                                tmp_path, unique, capsys):  # fmt: skip
     model = f"pkill-{unique}"
     trained_model(models, model)
     first = start_worker(start_proc, proc_env, "predictor", f"predictor-kill-{unique}")
     key = f"{model}/big.csv"
-    version = drop(aws, settings.inference_bucket, key, csv_bytes(600_000, True, 4, tmp_path))
+    version = drop(user, settings.inference_bucket, key, csv_bytes(600_000, True, 4, tmp_path))
     job_id = job_id_for("predict", settings.inference_bucket, key, version)
     wait_state(predict_statuses, job_id, ("running",), timeout=30)
     time.sleep(1.5)
@@ -85,11 +85,11 @@ def test_sigkill_mid_prediction_completes_once(aws, settings, start_proc, proc_e
            rows=record["metrics"]["rows_scored"], attempts=record["attempts"])  # fmt: skip
 
 
-def test_sigterm_mid_job_exits_0_and_releases(aws, settings, start_proc, proc_env, models, train_statuses,
+def test_sigterm_mid_job_exits_0_and_releases(user, aws, settings, start_proc, proc_env, models, train_statuses,
                                               slow_dataset, unique, capsys):  # fmt: skip
     model, key = f"term-{unique}", f"term-{unique}/data.csv"
     worker = start_worker(start_proc, proc_env, "trainer", f"trainer-term-{unique}")
-    version = drop(aws, settings.datasets_bucket, key, slow_dataset, **SLOW_TRAINING)
+    version = drop(user, settings.datasets_bucket, key, slow_dataset, **SLOW_TRAINING)
     job_id = job_id_for("train", settings.datasets_bucket, key, version)
     wait_state(train_statuses, job_id, ("running",), timeout=30)
     time.sleep(0.5)
@@ -107,13 +107,13 @@ def test_sigterm_mid_job_exits_0_and_releases(aws, settings, start_proc, proc_en
            exit_code=0, exit_seconds=round(exit_seconds, 2), state_after_stop=released["state"])  # fmt: skip
 
 
-def test_poison_messages_are_dropped_and_the_worker_goes_on(aws, settings, start_proc, proc_env, models,
+def test_poison_messages_are_dropped_and_the_worker_goes_on(user, aws, settings, start_proc, proc_env, models,
                                                             predict_statuses, unique, capsys):  # fmt: skip
     model = f"poison-{unique}"
     trained_model(models, model)
     worker = start_worker(start_proc, proc_env, "predictor", f"predictor-poison-{unique}")
     gone_key = f"{model}/gone.csv"
-    gone_version = drop(aws, settings.inference_bucket, f"_faults/{unique}.csv", b"x")  # not a job by itself
+    gone_version = drop(user, settings.inference_bucket, f"_faults/{unique}.csv", b"x")  # not a job by itself
     aws.s3.delete_object(Bucket=settings.inference_bucket, Key=f"_faults/{unique}.csv", VersionId=gone_version)
     deleted_job = JobMessage.new("predict", model, InputRef(settings.inference_bucket, gone_key, gone_version))
     poison = [
@@ -124,7 +124,7 @@ def test_poison_messages_are_dropped_and_the_worker_goes_on(aws, settings, start
     ]
     ids = [aws.sqs.send_message(QueueUrl=settings.predict_queue_url, MessageBody=b)["MessageId"] for b in poison]
     good_key = f"{model}/good.csv"
-    good_version = drop(aws, settings.inference_bucket, good_key, SAMPLE.replace(b",churned", b"", 1))
+    good_version = drop(user, settings.inference_bucket, good_key, SAMPLE.replace(b",churned", b"", 1))
     good = wait_state(predict_statuses, job_id_for("predict", settings.inference_bucket, good_key, good_version))
     failed = wait_state(predict_statuses, deleted_job.job_id)
     assert good["state"] == "succeeded", good
@@ -138,7 +138,7 @@ def test_poison_messages_are_dropped_and_the_worker_goes_on(aws, settings, start
            good_jobs=1, good_succeeded=1, lost=0, dlq_depth=dead["Attributes"]["ApproximateNumberOfMessages"])  # fmt: skip
 
 
-def test_burst_of_100_predictions_and_20_trainings(aws, settings, start_proc, proc_env, models, train_statuses,
+def test_burst_of_100_predictions_and_20_trainings(user, aws, settings, start_proc, proc_env, models, train_statuses,
                                                    predict_statuses, tmp_path, unique, capsys):  # fmt: skip
     model = f"burst-{unique}"
     trained_model(models, model)
@@ -148,14 +148,14 @@ def test_burst_of_100_predictions_and_20_trainings(aws, settings, start_proc, pr
     scoring = csv_bytes(200, True, 8, tmp_path)
     started = time.monotonic()
     predict_jobs = {
-        job_id_for("predict", settings.inference_bucket, key, drop(aws, settings.inference_bucket, key, scoring)): key
+        job_id_for("predict", settings.inference_bucket, key, drop(user, settings.inference_bucket, key, scoring)): key
         for key in (f"{model}/part-{i:03d}.csv" for i in range(100))
     }
     train_models = [f"burst-t{i % 4}-{unique}" for i in range(20)]
     train_jobs = {}
     for i, name in enumerate(train_models):
         key = f"{name}/part-{i:02d}.csv"
-        version = drop(aws, settings.datasets_bucket, key, SAMPLE, target="churned", num_boost_round="20")
+        version = drop(user, settings.datasets_bucket, key, SAMPLE, target="churned", num_boost_round="20")
         train_jobs[job_id_for("train", settings.datasets_bucket, key, version)] = name
 
     def finished():
@@ -177,7 +177,7 @@ def test_burst_of_100_predictions_and_20_trainings(aws, settings, start_proc, pr
            duplicated=sum(output_versions) - 100 + len(produced) - 20, seconds=round(elapsed, 1))  # fmt: skip
 
 
-def test_duplicate_events_and_same_key_twice(aws, settings, start_proc, proc_env, models, predict_statuses,
+def test_duplicate_events_and_same_key_twice(user, aws, settings, start_proc, proc_env, models, predict_statuses,
                                              tmp_path, unique, capsys):  # fmt: skip
     model = f"dupev-{unique}"
     trained_model(models, model)
@@ -187,7 +187,7 @@ def test_duplicate_events_and_same_key_twice(aws, settings, start_proc, proc_env
     bodies = [csv_bytes(100, True, 21, tmp_path), csv_bytes(150, True, 22, tmp_path)]
     jobs = []
     for body in bodies:  # the same key twice, different content: two jobs, two output versions
-        version = drop(aws, settings.inference_bucket, key, body)
+        version = drop(user, settings.inference_bucket, key, body)
         job_id = job_id_for("predict", settings.inference_bucket, key, version)
         wait_state(predict_statuses, job_id)
         event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",

@@ -14,6 +14,7 @@ import requests
 
 from fmlcore.aws import AwsClients
 from fmlcore.settings import Settings
+from fmlcore.stack import USER_ROLE_ENV, role_env, with_role
 
 BIN = Path(sys.executable).parent
 
@@ -28,7 +29,21 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def aws(settings) -> AwsClients:
+    """The test harness's own clients: the local operator (the emulator's account root), for
+    setting scenes up and inspecting them (queues, dead letters, fixture models)."""
     return AwsClients(settings)
+
+
+@pytest.fixture(scope="session")
+def user(settings) -> AwsClients:
+    """A user of the platform: the user role defined in Terraform (puts datasets and files to
+    score, reads predictions and job status), as `aws --profile fml-user` would be."""
+    return AwsClients(Settings.from_env(os.environ, role_arn=os.environ[USER_ROLE_ENV]))
+
+
+def as_role(settings: Settings, workload: str) -> AwsClients:
+    """Clients under one workload's role (trainer_api, predictor_worker, ...), as its process has them."""
+    return AwsClients(Settings.from_env(os.environ, role_arn=os.environ[role_env(workload)]))
 
 
 @pytest.fixture
@@ -66,7 +81,9 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=with_role(cmd, env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_healthy(self, url: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -134,8 +151,8 @@ def start_proc(tmp_path_factory):
         proc.stop()
 
 
-def start_api(start_proc, service: str, env: dict[str, str], name: str | None = None) -> str:
-    """Start `service`'s gunicorn API on a free port; returns its base URL."""
+def start_api_proc(start_proc, service: str, env: dict[str, str], name: str | None = None) -> tuple[Proc, str]:
+    """Start `service`'s gunicorn API on a free port; returns its process and base URL."""
     port = free_port()
     proc = start_proc(
         name or f"{service}-api",
@@ -144,7 +161,12 @@ def start_api(start_proc, service: str, env: dict[str, str], name: str | None = 
     )
     base = f"http://127.0.0.1:{port}"
     proc.wait_healthy(f"{base}/health")
-    return base
+    return proc, base
+
+
+def start_api(start_proc, service: str, env: dict[str, str], name: str | None = None) -> str:
+    """Start `service`'s gunicorn API on a free port; returns its base URL."""
+    return start_api_proc(start_proc, service, env, name)[1]
 
 
 @pytest.fixture(scope="module")

@@ -34,10 +34,10 @@ def _wait_status(statuses: StatusStore, job_id: str, timeout: float = 10.0):
         ("inference_bucket", "predict_queue_url", "predictions_bucket", "predict", {}),
     ],
 )
-def test_dropped_file_becomes_a_queued_job(aws, settings, unique, source, queue, status_bucket, kind, metadata):
+def test_dropped_file_becomes_a_queued_job(user, aws, settings, unique, source, queue, status_bucket, kind, metadata):
     bucket = getattr(settings, source)
     key = f"m{unique}/file with spaces é.csv"
-    version = _drop(aws, bucket, key, **metadata)
+    version = _drop(user, bucket, key, **metadata)
     job_id = job_id_for(kind, bucket, key, version)
 
     message = receive_until(aws.sqs, getattr(settings, queue), lambda m: job_id in m["Body"], timeout=10)
@@ -52,9 +52,9 @@ def test_dropped_file_becomes_a_queued_job(aws, settings, unique, source, queue,
     aws.sqs.delete_message(QueueUrl=getattr(settings, queue), ReceiptHandle=message["ReceiptHandle"])
 
 
-def test_unsupported_file_makes_no_job(aws, settings, unique):
+def test_unsupported_file_makes_no_job(user, aws, settings, unique):
     key = f"m{unique}/notes.txt"
-    _drop(aws, settings.datasets_bucket, key)
+    _drop(user, settings.datasets_bucket, key)
     assert receive_until(aws.sqs, settings.train_queue_url, lambda m: key in m["Body"], timeout=4) is None
 
 

@@ -166,7 +166,7 @@ def read_output(aws, settings, key) -> bytes:
     return aws.s3.get_object(Bucket=settings.predictions_bucket, Key=key)["Body"].read()
 
 
-def test_batch_file_with_three_bad_rows(aws, settings, model, predictor_worker, tmp_path):
+def test_batch_file_with_three_bad_rows(user, aws, settings, model, predictor_worker, tmp_path):
     name, version = model
     path = scoring_file(tmp_path / "in.csv", 1000)
     lines = path.read_text().splitlines()
@@ -180,7 +180,7 @@ def test_batch_file_with_three_bad_rows(aws, settings, model, predictor_worker, 
     set_field(10, 1, "not-a-number")  # tenure_months
     lines[499] += ",an,extra,field"  # line 500: too many fields
     set_field(1001, 2, "12.x")  # monthly_charges
-    record = drop_and_wait(aws, settings, f"{name}/jan.csv", ("\n".join(lines) + "\n").encode())
+    record = drop_and_wait(user, settings, f"{name}/jan.csv", ("\n".join(lines) + "\n").encode())
     assert record["state"] == "succeeded", record
     assert record["metrics"]["rows_total"] == 1000
     assert record["metrics"]["rows_scored"] == 997 and record["metrics"]["rows_failed"] == 3
@@ -198,7 +198,7 @@ def test_batch_file_with_three_bad_rows(aws, settings, model, predictor_worker, 
 
 
 @pytest.mark.parametrize("ext", [".parquet", ".jsonl"])
-def test_batch_parquet_and_jsonl_keep_their_format(aws, settings, model, predictor_worker, tmp_path, ext):
+def test_batch_parquet_and_jsonl_keep_their_format(user, aws, settings, model, predictor_worker, tmp_path, ext):
     name, _ = model
     frame = pd.read_csv(scoring_file(tmp_path / "in.csv", 300), dtype={"customer_id": str})
     buf = io.BytesIO()
@@ -206,7 +206,7 @@ def test_batch_parquet_and_jsonl_keep_their_format(aws, settings, model, predict
         frame.to_parquet(buf)
     else:
         buf.write(frame.to_json(orient="records", lines=True).encode())
-    record = drop_and_wait(aws, settings, f"{name}/feb{ext}", buf.getvalue())
+    record = drop_and_wait(user, settings, f"{name}/feb{ext}", buf.getvalue())
     assert record["state"] == "succeeded", record
     raw = read_output(aws, settings, f"batch/{name}/feb.predictions{ext}")
     out = pd.read_parquet(io.BytesIO(raw)) if ext == ".parquet" else pd.read_json(io.BytesIO(raw), lines=True)
@@ -214,30 +214,32 @@ def test_batch_parquet_and_jsonl_keep_their_format(aws, settings, model, predict
     assert out["customer_id"].astype(str).tolist() == frame["customer_id"].tolist()
 
 
-def test_batch_for_unknown_model_fails_with_an_error_record(aws, settings, predictor_worker, tmp_path, unique):
+def test_batch_for_unknown_model_fails_with_an_error_record(user, aws, settings, predictor_worker, tmp_path, unique):
     path = scoring_file(tmp_path / "in.csv", 10)
-    record = drop_and_wait(aws, settings, f"ghost-{unique}/x.csv", path.read_bytes())
+    record = drop_and_wait(user, settings, f"ghost-{unique}/x.csv", path.read_bytes())
     assert record["state"] == "failed" and record["error"]["type"] == "NotFound"
     errors = read_output(aws, settings, f"batch/ghost-{unique}/x.errors.csv").decode()
     assert "no model" in errors
 
 
-def test_batch_pins_a_version_from_metadata(aws, settings, store, predictor_worker, tmp_path, unique):
+def test_batch_pins_a_version_from_metadata(user, aws, settings, store, predictor_worker, tmp_path, unique):
     name = f"bpin-{unique}"
     old = train_version(store, name, max_depth=1)
     train_version(store, name, max_depth=4)
     path = scoring_file(tmp_path / "in.csv", 20)
-    record = drop_and_wait(aws, settings, f"{name}/x.csv", path.read_bytes(), model_version=old)
+    record = drop_and_wait(user, settings, f"{name}/x.csv", path.read_bytes(), model_version=old)
     assert record["state"] == "succeeded" and record["model_version"] == old
 
 
-def test_prediction_job_status_is_served(predictor_api, aws, settings, model, predictor_worker, tmp_path):
-    record = drop_and_wait(aws, settings, f"{model[0]}/status.csv", scoring_file(tmp_path / "s.csv", 5).read_bytes())
+def test_prediction_job_status_is_served(user, predictor_api, aws, settings, model, predictor_worker, tmp_path):
+    record = drop_and_wait(user, settings, f"{model[0]}/status.csv", scoring_file(tmp_path / "s.csv", 5).read_bytes())
     served = requests.get(f"{predictor_api}/prediction-jobs/{record['job_id']}", timeout=5).json()
     assert served["state"] == "succeeded" and served["outputs"]["predictions_uri"].endswith("status.predictions.csv")
 
 
-def test_million_row_batch_completes(aws, settings, model, start_proc, proc_env, predictor_worker, tmp_path, capsys):
+def test_million_row_batch_completes(
+    user, aws, settings, model, start_proc, proc_env, predictor_worker, tmp_path, capsys
+):
     """1M rows through the whole path; the worker's peak RSS is reported (not asserted)."""
     name, _ = model
     predictor_worker.stop()  # so that the fresh worker below is the one that scores the file
@@ -245,7 +247,7 @@ def test_million_row_batch_completes(aws, settings, model, start_proc, proc_env,
     wait_for(lambda: "worker started" in worker.log(), 20, what="the worker")
     path = scoring_file(tmp_path / "big.csv", 1_000_000, seed=5)
     started = time.monotonic()
-    record = drop_and_wait(aws, settings, f"{name}/big.csv", path.read_bytes(), timeout=600)
+    record = drop_and_wait(user, settings, f"{name}/big.csv", path.read_bytes(), timeout=600)
     elapsed = time.monotonic() - started
     assert record["state"] == "succeeded", record
     assert record["metrics"]["rows_scored"] == 1_000_000

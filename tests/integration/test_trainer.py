@@ -54,9 +54,9 @@ def train_csv(api: str, model: str, body: bytes = SAMPLE, **params):
     )
 
 
-def test_dropped_dataset_becomes_a_model_version(aws, settings, store, statuses, trainer_worker, unique):
+def test_dropped_dataset_becomes_a_model_version(user, aws, settings, store, statuses, trainer_worker, unique):
     model = f"drop-{unique}"
-    version = drop(aws, settings, f"{model}/churn.csv", SAMPLE, target="churned")
+    version = drop(user, settings, f"{model}/churn.csv", SAMPLE, target="churned")
     job_id = job_id_for("train", settings.datasets_bucket, f"{model}/churn.csv", version)
 
     record = wait_for(
@@ -219,11 +219,11 @@ def test_bad_input_gets_a_clear_error_and_no_model_version(
     ids=["missing-target", "junk-in-numeric", "empty-file", "unknown-param"],
 )
 def test_bad_dropped_dataset_fails_its_job_and_writes_no_version(
-    aws, settings, statuses, store, trainer_worker, unique, metadata, body, mentions
+    user, aws, settings, statuses, store, trainer_worker, unique, metadata, body, mentions
 ):
     model = f"badrop-{unique}"
     key = f"{model}/data.csv"
-    version = drop(aws, settings, key, body, **metadata)
+    version = drop(user, settings, key, body, **metadata)
     job_id = job_id_for("train", settings.datasets_bucket, key, version)
     record = wait_for(
         lambda: (r := statuses.get(job_id)) and r["state"] in ("succeeded", "failed") and r,

@@ -128,11 +128,30 @@ def ids(items) -> list[str]:
 def test_the_tree_is_found_and_parsed():
     """Guards against the other tests passing vacuously: the envs' calls are all seen."""
     names = {(c.caller.relative_to(TERRAFORM).as_posix(), c.name) for c in CALLS}
-    assert {("envs/local", "storage"), ("envs/local", "queue"), ("envs/local", "s3_trigger")} <= names
-    assert {
-        ("envs/aws", m) for m in ("network", "ecs_cluster", "ecr", "iam", "alb", "api_gateway", "api", "worker")
-    } <= names
+    assert {("envs/local", "platform"), ("envs/aws", "platform"), ("modules/platform", "iam")} <= names
+    assert {("modules/platform", "storage"), ("modules/platform", "queue"), ("modules/platform", "s3_trigger")} <= names
+    assert {("envs/aws", m) for m in ("network", "ecs_cluster", "ecr", "alb", "api_gateway", "api", "worker")} <= names
     assert {d.name for d in MODULE_DIRS} >= {"storage", "queue", "s3_trigger", "network", "ecs_service", "iam"}
+
+
+DATA_PLANE_MODULES = {"storage", "queue", "s3_trigger", "iam"}
+DATA_PLANE_RESOURCES = {"aws_s3_bucket", "aws_s3_bucket_policy", "aws_sqs_queue", "aws_iam_role", "aws_iam_role_policy",
+                        "aws_lambda_function", "aws_s3_bucket_notification"}  # fmt: skip
+
+
+@pytest.mark.parametrize("env", ["local", "aws"])
+def test_both_envs_get_the_data_plane_and_its_iam_from_the_platform_module_only(env):
+    """envs/local and envs/aws cannot drift: buckets, queues, triggers and roles come from one module."""
+    directory = TERRAFORM / "envs" / env
+    env_calls = {c.name: c for c in CALLS if c.caller == directory}
+    assert env_calls["platform"].target == TERRAFORM / "modules" / "platform"
+    sources = {c.target.name for c in env_calls.values()}
+    assert not sources & DATA_PLANE_MODULES, f"envs/{env} builds part of the data plane itself: {sources}"
+    declared: set[str] = set()
+    for path in directory.glob("*.tf"):
+        for entry in parse(path).get("resource", []):
+            declared |= set(entry)
+    assert not declared & DATA_PLANE_RESOURCES, f"envs/{env} declares {declared & DATA_PLANE_RESOURCES} itself"
 
 
 @pytest.mark.parametrize("call", CALLS, ids=ids(CALLS))

@@ -25,25 +25,22 @@ output "service_urls" {
 
 output "buckets" {
   description = "Bucket names by role: datasets, models, inference, predictions."
-  value       = { for role, bucket in module.storage : role => bucket.name }
+  value       = module.platform.buckets
 }
 
 output "queues" {
   description = "Queue URLs: train, predict and their dead-letter queues train_dlq, predict_dlq."
-  value = merge(
-    { for kind, queue in module.queue : kind => queue.url },
-    { for kind, queue in module.queue : "${kind}_dlq" => queue.dlq_url },
-  )
+  value       = module.platform.queues
 }
 
 output "enqueue_dlq_url" {
   description = "URL of the queue that keeps S3 events the enqueue functions failed on."
-  value       = aws_sqs_queue.enqueue_dlq.url
+  value       = module.platform.enqueue_dlq_url
 }
 
 output "functions" {
   description = "Enqueue Lambda function names by job kind: train, predict."
-  value       = { for kind, trigger in module.s3_trigger : kind => trigger.function_name }
+  value       = module.platform.functions
 }
 
 output "ecr_repository_urls" {
@@ -76,4 +73,14 @@ output "log_groups" {
     { for name, svc in module.worker : "${name}_worker" => svc.log_group_name },
     { api_access = module.api_gateway.access_log_group_name },
   )
+}
+
+output "roles" {
+  description = "Role ARNs by workload: trainer_api, trainer_worker, predictor_api, predictor_worker, enqueue."
+  value       = module.platform.roles
+}
+
+output "user_role_arn" {
+  description = "ARN of the platform's user role (grant your users sts:AssumeRole on it)."
+  value       = module.platform.user_role_arn
 }

@@ -35,14 +35,14 @@ locals {
     FML_TARGET                    = "aws"
     AWS_REGION                    = var.region
     FML_LOG_LEVEL                 = var.log_level
-    FML_DATASETS_BUCKET           = module.storage["datasets"].name
-    FML_MODELS_BUCKET             = module.storage["models"].name
-    FML_INFERENCE_BUCKET          = module.storage["inference"].name
-    FML_PREDICTIONS_BUCKET        = module.storage["predictions"].name
-    FML_TRAIN_QUEUE_URL           = module.queue["train"].url
-    FML_PREDICT_QUEUE_URL         = module.queue["predict"].url
-    FML_TRAIN_DLQ_URL             = module.queue["train"].dlq_url
-    FML_PREDICT_DLQ_URL           = module.queue["predict"].dlq_url
+    FML_DATASETS_BUCKET           = module.platform.buckets.datasets
+    FML_MODELS_BUCKET             = module.platform.buckets.models
+    FML_INFERENCE_BUCKET          = module.platform.buckets.inference
+    FML_PREDICTIONS_BUCKET        = module.platform.buckets.predictions
+    FML_TRAIN_QUEUE_URL           = module.platform.queues.train
+    FML_PREDICT_QUEUE_URL         = module.platform.queues.predict
+    FML_TRAIN_DLQ_URL             = module.platform.queues.train_dlq
+    FML_PREDICT_DLQ_URL           = module.platform.queues.predict_dlq
     FML_WORKER_VISIBILITY_TIMEOUT = tostring(var.worker_visibility_timeout_seconds)
     FML_SYNC_TRAIN_MAX_SECONDS    = tostring(var.sync_train_max_seconds)
   }
@@ -72,7 +72,9 @@ module "network" {
 module "ecs_cluster" {
   source = "../../modules/ecs_cluster"
 
-  name = local.prefix
+  name                  = local.prefix
+  ecr_repository_arns   = [for repo in module.ecr : repo.arn]
+  log_group_name_prefix = "/ecs/${local.prefix}-"
 
   tags = local.tags
 }
@@ -83,20 +85,6 @@ module "ecr" {
 
   name         = "${local.prefix}/${each.key}"
   force_delete = var.force_destroy
-
-  tags = local.tags
-}
-
-module "iam" {
-  source = "../../modules/iam"
-
-  name                  = local.prefix
-  bucket_arns           = { for role in local.buckets : role => module.storage[role].arn }
-  train_queue_arn       = module.queue["train"].arn
-  predict_queue_arn     = module.queue["predict"].arn
-  kms_key_arn           = var.kms_key_arn
-  ecr_repository_arns   = [for repo in module.ecr : repo.arn]
-  log_group_name_prefix = "/ecs/${local.prefix}-"
 
   tags = local.tags
 }
@@ -153,8 +141,8 @@ module "api" {
   memory             = var.api_services[each.key].memory
   environment        = local.api_env[each.key]
   container_port     = each.value.port
-  execution_role_arn = module.iam.execution_role_arn
-  task_role_arn      = module.iam.task_role_arns["${each.key}_api"]
+  execution_role_arn = module.ecs_cluster.execution_role_arn
+  task_role_arn      = module.platform.roles["${each.key}_api"]
   log_retention_days = var.log_retention_days
   # ALB deregistration (30 s) happens before SIGTERM; then gunicorn's 30 s graceful timeout.
   stop_timeout_seconds = 40
@@ -193,8 +181,8 @@ module "worker" {
   cpu                = var.workers[each.key].cpu
   memory             = var.workers[each.key].memory
   environment        = local.stack_env
-  execution_role_arn = module.iam.execution_role_arn
-  task_role_arn      = module.iam.task_role_arns["${each.key}_worker"]
+  execution_role_arn = module.ecs_cluster.execution_role_arn
+  task_role_arn      = module.platform.roles["${each.key}_worker"]
   log_retention_days = var.log_retention_days
   # On SIGTERM (scale-in, deployment, Spot reclaim) a worker finishes or releases its job.
   stop_timeout_seconds  = 120
@@ -209,7 +197,7 @@ module "worker" {
     min_capacity = 0
     max_capacity = var.workers[each.key].max_count
     queue = {
-      name             = module.queue[local.worker_queue[each.key]].name
+      name             = module.platform.queue_names[local.worker_queue[each.key]]
       backlog_per_task = var.workers[each.key].backlog_per_task
     }
   }

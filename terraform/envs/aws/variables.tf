@@ -144,6 +144,12 @@ variable "sync_train_max_seconds" {
   }
 }
 
+variable "user_principal_arns" {
+  description = "Principals that may assume the platform's user role (put datasets and files to score, read predictions); empty trusts the account, whose IAM policies then say who."
+  type        = list(string)
+  default     = []
+}
+
 variable "max_receive_count" {
   description = "Receives after which a job message moves to its dead-letter queue."
   type        = number

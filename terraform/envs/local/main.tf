@@ -1,9 +1,13 @@
-# The emulator subset of the platform: buckets, job queues and the S3 -> Lambda -> SQS
-# triggers, built from the same modules as the cloud stack. Nothing here may need what the
-# emulator lacks (autoscaling, VPC, VPC link).
+# The emulator's share of the platform: the whole data plane and its IAM (buckets with their
+# policies, queues, S3 -> Lambda -> SQS triggers, the five workload roles and the user role),
+# from the same `platform` module as envs/aws. Only the cloud's compute and network (VPC,
+# ECS, ALB, API Gateway, autoscaling) are left out: locally those are processes.
 
 provider "aws" {
-  region     = var.region
+  region = var.region
+  # The emulator's account root: Terraform administers the stack with it, and the local
+  # processes use it only to assume their roles. The endpoint serves TLS with a certificate
+  # of its own; AWS_CA_BUNDLE (set by the Makefile) makes the provider trust it.
   access_key = "test"
   secret_key = "test"
 
@@ -23,6 +27,9 @@ provider "aws" {
   }
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
 locals {
   prefix = "${var.project}-${var.environment}"
 
@@ -30,60 +37,21 @@ locals {
     Project     = var.project
     Environment = var.environment
   }, var.tags)
-
-  buckets    = toset(["datasets", "models", "inference", "predictions"])
-  job_queues = toset(["train", "predict"])
-
-  # Which bucket feeds which queue, and where the job's status record is written.
-  triggers = {
-    train = {
-      source_bucket = "datasets"
-      status_bucket = "models"
-    }
-    predict = {
-      source_bucket = "inference"
-      status_bucket = "predictions"
-    }
-  }
 }
 
-module "storage" {
-  source   = "../../modules/storage"
-  for_each = local.buckets
+module "platform" {
+  source = "../../modules/platform"
 
-  name                               = "${local.prefix}-${each.key}"
+  name                               = local.prefix
+  lambda_zip_path                    = var.lambda_zip_path
   force_destroy                      = true
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  max_receive_count                  = var.max_receive_count
+  visibility_timeout_seconds         = var.visibility_timeout_seconds
+  # Every local process assumes its role with the account root's credentials.
+  local_operator_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
 
-  tags = local.tags
-}
-
-module "queue" {
-  source   = "../../modules/queue"
-  for_each = local.job_queues
-
-  name                       = "${local.prefix}-${each.key}"
-  max_receive_count          = var.max_receive_count
-  visibility_timeout_seconds = var.visibility_timeout_seconds
-
-  tags = local.tags
-}
-
-module "s3_trigger" {
-  source   = "../../modules/s3_trigger"
-  for_each = local.triggers
-
-  function_name      = "${local.prefix}-enqueue-${each.key}"
-  job_kind           = each.key
-  source_bucket_name = module.storage[each.value.source_bucket].name
-  source_bucket_arn  = module.storage[each.value.source_bucket].arn
-  status_bucket_name = module.storage[each.value.status_bucket].name
-  status_bucket_arn  = module.storage[each.value.status_bucket].arn
-  queue_arn          = module.queue[each.key].arn
-  queue_url          = module.queue[each.key].url
-  lambda_zip_path    = var.lambda_zip_path
-
-  environment = {
+  lambda_environment = {
     FML_TARGET = "local"
   }
 

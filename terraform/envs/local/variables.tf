@@ -1,7 +1,7 @@
 variable "aws_endpoint" {
   description = "URL of the local AWS emulator (MiniStack) that every service endpoint points at."
   type        = string
-  default     = "http://127.0.0.1:4566"
+  default     = "https://127.0.0.1:4566"
 }
 
 variable "region" {

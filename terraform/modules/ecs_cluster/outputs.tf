@@ -16,3 +16,10 @@ output "capacity_providers" {
   description = "Capacity providers available to the cluster's services."
   value       = aws_ecs_cluster_capacity_providers.this.capacity_providers
 }
+
+output "execution_role_arn" {
+  description = "ARN of the task execution role (known once it has its policy)."
+  value       = aws_iam_role.execution.arn
+
+  depends_on = [aws_iam_role_policy.execution]
+}

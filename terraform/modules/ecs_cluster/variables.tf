@@ -29,6 +29,26 @@ variable "default_capacity_provider_strategy" {
   }
 }
 
+variable "ecr_repository_arns" {
+  description = "ARNs of the ECR repositories the task execution role may pull images from."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.ecr_repository_arns) > 0 && alltrue([for a in var.ecr_repository_arns : !strcontains(a, "*")])
+    error_message = "ecr_repository_arns must list repositories, without wildcards."
+  }
+}
+
+variable "log_group_name_prefix" {
+  description = "Prefix of the services' log group names (e.g. /ecs/<name>-): the execution role may write there only."
+  type        = string
+
+  validation {
+    condition     = length(var.log_group_name_prefix) >= 6 && !strcontains(var.log_group_name_prefix, "*")
+    error_message = "log_group_name_prefix must be a literal prefix of at least 6 characters."
+  }
+}
+
 variable "tags" {
   description = "Tags applied to every taggable resource."
   type        = map(string)

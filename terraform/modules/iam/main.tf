@@ -3,9 +3,15 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  account   = data.aws_caller_identity.current.account_id
-  partition = data.aws_partition.current.partition
-  region    = data.aws_region.current.name
+  account      = data.aws_caller_identity.current.account_id
+  partition    = data.aws_partition.current.partition
+  account_root = "arn:${local.partition}:iam::${local.account}:root"
+  region       = data.aws_region.current.name
+
+  # A function's log group is /aws/lambda/<function name> (created by the s3_trigger module).
+  enqueue_log_groups = [
+    for fn in var.enqueue_function_names : "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${fn}:*"
+  ]
 
   datasets    = var.bucket_arns.datasets
   models      = var.bucket_arns.models
@@ -13,7 +19,7 @@ locals {
   predictions = var.bucket_arns.predictions
 
   # Statements shared by several roles. Object ARNs follow the bucket layout of
-  # ARCHITECTURE.md: <model>/model.ubj, _jobs/ (status records and leases), _api/ uploads,
+  # docs/contracts.md: <model>/model.ubj, _jobs/ (status records and leases), _api/ uploads,
   # online/ and batch/ predictions. ListBucket turns a missing key into 404 instead of 403
   # (the code tells "not found" from "forbidden") and answers /ready's HeadBucket.
   read_models_for_training = [
@@ -40,8 +46,8 @@ locals {
     { sid = "UseBucketKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
   ]
 
-  # One role per service and worker, each with what its flow needs and nothing more.
-  task_statements = {
+  # One role per service, worker and function, each with what its flow needs and nothing more.
+  statements = {
     # Trains within the request or enqueues (202); lists, describes and rolls back models.
     trainer_api = concat(local.read_datasets, local.read_models_for_training, [
       { sid = "UploadDatasets", actions = ["s3:PutObject"], resources = ["${local.datasets}/_api/*"] },
@@ -62,6 +68,8 @@ locals {
     ], local.kms)
 
     # Streams inference files into batch outputs (multipart for large ones); leases as above.
+    # An attempt that finds its output already uploaded (by an earlier attempt) lists the
+    # output's versions and reads their metadata: ListBucketVersions and GetObjectVersion.
     predictor_worker = concat(local.read_models_for_scoring, [
       local.consume.predict,
       { sid = "ReadInference", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.inference}/*"] },
@@ -69,81 +77,79 @@ locals {
       { sid = "WriteBatchPredictionsAndJobs", actions = ["s3:PutObject"], resources = ["${local.predictions}/batch/*", "${local.predictions}/_jobs/*"] },
       { sid = "AbortBatchUploads", actions = ["s3:AbortMultipartUpload"], resources = ["${local.predictions}/batch/*"] },
       { sid = "ReadBatchPredictionsAndJobs", actions = ["s3:GetObject"], resources = ["${local.predictions}/batch/*", "${local.predictions}/_jobs/*"] },
+      { sid = "ReadBatchPredictionVersions", actions = ["s3:GetObjectVersion"], resources = ["${local.predictions}/batch/*"] },
       { sid = "ReleaseLeases", actions = ["s3:DeleteObject"], resources = ["${local.predictions}/_jobs/*"] },
-      { sid = "ListPredictions", actions = ["s3:ListBucket"], resources = [local.predictions] },
+      { sid = "ListPredictions", actions = ["s3:ListBucket", "s3:ListBucketVersions"], resources = [local.predictions] },
+    ], local.kms)
+
+    # The S3 -> SQS enqueue functions (one role for both kinds): reads the new object's
+    # metadata, records the job as queued, sends the message. Reads the record first so a
+    # re-delivered event never rewinds a running or finished job; ListBucket lets S3 answer a
+    # missing key with 404, not 403.
+    enqueue = concat([
+      { sid = "WriteOwnLogs", actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.enqueue_log_groups },
+      { sid = "SendJobMessages", actions = ["sqs:SendMessage"], resources = concat([var.train_queue_arn, var.predict_queue_arn], var.enqueue_dlq_arn == null ? [] : [var.enqueue_dlq_arn]) },
+      { sid = "ReadSourceObjects", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.datasets}/*", "${local.inference}/*"] },
+      { sid = "ReadWriteJobStatus", actions = ["s3:GetObject", "s3:PutObject"], resources = ["${local.models}/_jobs/*", "${local.predictions}/_jobs/*"] },
+      { sid = "TellMissingFromDenied", actions = ["s3:ListBucket"], resources = [local.datasets, local.inference, local.models, local.predictions] },
     ], local.kms)
   }
+
+  # The platform's user: puts datasets and files to score, reads predictions, job status
+  # records and model listings (aws s3 cp / ls). Nothing else: no _api/ or _jobs/ writes, no
+  # queue access, no model writes.
+  user_statements = concat([
+    { sid = "PutDatasetsAndInferenceFiles", actions = ["s3:PutObject"], resources = ["${local.datasets}/*", "${local.inference}/*"] },
+    { sid = "ReadPredictions", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.predictions}/batch/*", "${local.predictions}/online/*"] },
+    { sid = "ReadJobStatus", actions = ["s3:GetObject"], resources = ["${local.models}/_jobs/*", "${local.predictions}/_jobs/*"] },
+    { sid = "ListBuckets", actions = ["s3:ListBucket", "s3:ListBucketVersions"], resources = [local.datasets, local.inference, local.models, local.predictions] },
+  ], local.kms)
+
+  # Who may assume each role. On AWS: ECS tasks of this account, the Lambda service. Locally
+  # (local_operator_arn set): the local operator, whose credentials each process uses only to
+  # assume its own role, as ECS does for a task.
+  service_principal = { for role in keys(local.statements) : role => role == "enqueue" ? "lambda.amazonaws.com" : "ecs-tasks.amazonaws.com" }
+  role_names        = { for role in keys(local.statements) : role => "${var.name}-${replace(role, "_", "-")}" }
 }
 
-# ECS assumes the roles on behalf of this account's tasks only (confused-deputy guard).
-data "aws_iam_policy_document" "assume_role" {
+data "aws_iam_policy_document" "trust" {
+  for_each = local.statements
+
   statement {
-    sid     = "EcsTasksAssumeRole"
+    sid     = var.local_operator_arn == null ? "ServiceAssumeRole" : "LocalOperatorAssumeRole"
     actions = ["sts:AssumeRole"]
 
     principals {
-      type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
+      type        = var.local_operator_arn == null ? "Service" : "AWS"
+      identifiers = [coalesce(var.local_operator_arn, local.service_principal[each.key])]
     }
 
-    # aws:SourceAccount only: ECS documents it for task roles and execution roles alike.
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account]
+    # ECS assumes the task roles on behalf of this account's tasks only (confused-deputy
+    # guard; ECS documents aws:SourceAccount for task roles).
+    dynamic "condition" {
+      for_each = var.local_operator_arn == null && each.key != "enqueue" ? [local.account] : []
+
+      content {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [condition.value]
+      }
     }
   }
 }
 
-# ---------------------------------------------------------------------------- execution role
-resource "aws_iam_role" "execution" {
-  name               = "${var.name}-task-execution"
-  description        = "ECS task execution role of ${var.name}: pulls the images, writes the container logs"
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
+resource "aws_iam_role" "this" {
+  for_each = local.statements
+
+  name               = local.role_names[each.key]
+  description        = "Role of the ${replace(each.key, "_", " ")} of ${var.name}"
+  assume_role_policy = data.aws_iam_policy_document.trust[each.key].json
 
   tags = var.tags
 }
 
-data "aws_iam_policy_document" "execution" {
-  # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
-  statement {
-    sid       = "EcrLogin"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid       = "PullImages"
-    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
-    resources = var.ecr_repository_arns
-  }
-
-  statement {
-    sid       = "WriteContainerLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:${var.log_group_name_prefix}*:*"]
-  }
-}
-
-resource "aws_iam_role_policy" "execution" {
-  name   = "${var.name}-task-execution"
-  role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.execution.json
-}
-
-# ---------------------------------------------------------------------------- task roles
-resource "aws_iam_role" "task" {
-  for_each = local.task_statements
-
-  name               = "${var.name}-${replace(each.key, "_", "-")}"
-  description        = "Task role of the ${replace(each.key, "_", " ")} of ${var.name}"
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
-
-  tags = var.tags
-}
-
-data "aws_iam_policy_document" "task" {
-  for_each = local.task_statements
+data "aws_iam_policy_document" "this" {
+  for_each = local.statements
 
   dynamic "statement" {
     for_each = each.value
@@ -156,10 +162,49 @@ data "aws_iam_policy_document" "task" {
   }
 }
 
-resource "aws_iam_role_policy" "task" {
-  for_each = local.task_statements
+resource "aws_iam_role_policy" "this" {
+  for_each = local.statements
 
-  name   = aws_iam_role.task[each.key].name
-  role   = aws_iam_role.task[each.key].id
-  policy = data.aws_iam_policy_document.task[each.key].json
+  name   = aws_iam_role.this[each.key].name
+  role   = aws_iam_role.this[each.key].id
+  policy = data.aws_iam_policy_document.this[each.key].json
+}
+
+# ---------------------------------------------------------------------------- the platform's user
+data "aws_iam_policy_document" "user_trust" {
+  statement {
+    sid     = "UsersAssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "AWS"
+      identifiers = coalescelist(var.user_principal_arns, [local.account_root])
+    }
+  }
+}
+
+resource "aws_iam_role" "user" {
+  name               = "${var.name}-user"
+  description        = "What a user of ${var.name} may do: put datasets and files to score, read predictions and job status"
+  assume_role_policy = data.aws_iam_policy_document.user_trust.json
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "user" {
+  dynamic "statement" {
+    for_each = local.user_statements
+
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "user" {
+  name   = aws_iam_role.user.name
+  role   = aws_iam_role.user.id
+  policy = data.aws_iam_policy_document.user.json
 }

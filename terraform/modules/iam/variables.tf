@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name prefix of the roles (<name>-task-execution, <name>-trainer-api, ...)."
+  description = "Name prefix of the roles (<name>-trainer-api, ..., <name>-enqueue, <name>-user)."
   type        = string
 }
 
@@ -14,39 +14,52 @@ variable "bucket_arns" {
 }
 
 variable "train_queue_arn" {
-  description = "ARN of the train queue (the trainer API sends to it, the trainer worker consumes it)."
+  description = "ARN of the train queue (the trainer API and the enqueue function send to it, the trainer worker consumes it)."
   type        = string
 }
 
 variable "predict_queue_arn" {
-  description = "ARN of the predict queue (the predictor worker consumes it)."
+  description = "ARN of the predict queue (the enqueue function sends to it, the predictor worker consumes it)."
   type        = string
 }
 
-variable "kms_key_arn" {
-  description = "ARN of the buckets' KMS key, if they use SSE-KMS: every task role may then encrypt and decrypt with it."
+variable "enqueue_dlq_arn" {
+  description = "ARN of the queue keeping S3 events the enqueue functions failed on (Lambda sends there with the function's role); null for none."
   type        = string
   default     = null
 }
 
-variable "ecr_repository_arns" {
-  description = "ARNs of the ECR repositories the execution role may pull images from."
+variable "enqueue_function_names" {
+  description = "Names of the enqueue functions: the enqueue role writes their log groups (/aws/lambda/<name>) only."
   type        = list(string)
 
   validation {
-    condition     = length(var.ecr_repository_arns) > 0 && alltrue([for a in var.ecr_repository_arns : !strcontains(a, "*")])
-    error_message = "ecr_repository_arns must list repositories, without wildcards."
+    condition     = length(var.enqueue_function_names) > 0 && alltrue([for n in var.enqueue_function_names : can(regex("^[A-Za-z0-9_-]{1,64}$", n))])
+    error_message = "enqueue_function_names must be Lambda function names."
   }
 }
 
-variable "log_group_name_prefix" {
-  description = "Prefix of the services' log group names (e.g. /ecs/<name>-): the execution role may write there only."
+variable "kms_key_arn" {
+  description = "ARN of the buckets' KMS key, if they use SSE-KMS: every role may then encrypt and decrypt with it."
   type        = string
+  default     = null
+}
+
+variable "local_operator_arn" {
+  description = "Local stack only: the principal that assumes every role for the local processes (the emulator's account root). null on AWS, where ECS tasks and Lambda assume them."
+  type        = string
+  default     = null
 
   validation {
-    condition     = length(var.log_group_name_prefix) >= 6 && !strcontains(var.log_group_name_prefix, "*")
-    error_message = "log_group_name_prefix must be a literal prefix of at least 6 characters."
+    condition     = var.local_operator_arn == null || can(regex("^arn:[a-z-]+:iam::[0-9]{12}:", var.local_operator_arn))
+    error_message = "local_operator_arn must be an IAM principal ARN."
   }
+}
+
+variable "user_principal_arns" {
+  description = "Principals that may assume the platform's user role; empty trusts the account (whoever it grants sts:AssumeRole on the role)."
+  type        = list(string)
+  default     = []
 }
 
 variable "tags" {

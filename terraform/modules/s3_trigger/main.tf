@@ -9,87 +9,6 @@ resource "aws_cloudwatch_log_group" "this" {
   tags = var.tags
 }
 
-data "aws_iam_policy_document" "assume_role" {
-  statement {
-    sid     = "LambdaAssumeRole"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "this" {
-  name               = var.function_name
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
-
-  tags = var.tags
-}
-
-data "aws_iam_policy_document" "this" {
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
-  }
-
-  statement {
-    sid       = "SendJobMessages"
-    actions   = ["sqs:SendMessage"]
-    resources = [var.queue_arn]
-  }
-
-  # GetObject also authorises HeadObject, which reads the object's user metadata (job options).
-  statement {
-    sid       = "ReadSourceObjects"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${var.source_bucket_arn}/*"]
-  }
-
-  # Reads the record first so a re-delivered event never rewinds a running or finished job.
-  statement {
-    sid       = "ReadWriteJobStatus"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${var.status_bucket_arn}/_jobs/*"]
-  }
-
-  # Without ListBucket, S3 answers a missing key with 403 instead of 404: the function must
-  # tell "no status record yet" and "source object deleted" from "access denied".
-  statement {
-    sid       = "TellMissingFromDenied"
-    actions   = ["s3:ListBucket"]
-    resources = distinct([var.source_bucket_arn, var.status_bucket_arn])
-  }
-
-  dynamic "statement" {
-    for_each = var.dead_letter_queue_arn == null ? [] : [var.dead_letter_queue_arn]
-
-    content {
-      sid       = "DeadLetterFailedEvents"
-      actions   = ["sqs:SendMessage"]
-      resources = [statement.value]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-
-    content {
-      sid       = "UseBucketKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "this" {
-  name   = "${var.function_name}-enqueue"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.this.json
-}
-
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:The function only calls S3 and SQS APIs; a VPC would add NAT or endpoints for nothing (and the local emulator has no VPC).
   #checkov:skip=CKV_AWS_115:Reserved concurrency is taken from the account pool (10 on new accounts); the invocation rate is bounded by uploads.
@@ -97,7 +16,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_173:The environment holds only queue URLs, bucket names and the job kind, no secrets; Lambda encrypts it at rest with a service key.
   #checkov:skip=CKV_AWS_50:X-Ray tracing is not used by this platform; logs carry the job id for correlation.
   function_name    = var.function_name
-  role             = aws_iam_role.this.arn
+  role             = var.role_arn
   filename         = var.lambda_zip_path
   source_code_hash = filebase64sha256(var.lambda_zip_path)
   handler          = var.handler
@@ -125,12 +44,8 @@ resource "aws_lambda_function" "this" {
 
   tags = var.tags
 
-  # The log group must exist (with its retention) before the first invocation creates it,
-  # and the role needs its policy before the first event arrives.
-  depends_on = [
-    aws_cloudwatch_log_group.this,
-    aws_iam_role_policy.this,
-  ]
+  # The log group must exist (with its retention) before the first invocation creates it.
+  depends_on = [aws_cloudwatch_log_group.this]
 }
 
 resource "aws_lambda_permission" "this" {

@@ -8,9 +8,9 @@ output "function_arn" {
   value       = aws_lambda_function.this.arn
 }
 
-output "role_arn" {
-  description = "ARN of the function's IAM role."
-  value       = aws_iam_role.this.arn
+output "log_group_arn" {
+  description = "ARN of the function's CloudWatch log group (its role writes there)."
+  value       = aws_cloudwatch_log_group.this.arn
 }
 
 output "log_group_name" {

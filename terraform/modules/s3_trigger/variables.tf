@@ -1,5 +1,5 @@
 variable "function_name" {
-  description = "Name of the enqueue Lambda function (also used for its IAM role and log group)."
+  description = "Name of the enqueue Lambda function (also used for its log group)."
   type        = string
 
   validation {
@@ -18,11 +18,6 @@ variable "source_bucket_arn" {
   type        = string
 }
 
-variable "queue_arn" {
-  description = "ARN of the SQS queue the function sends job messages to."
-  type        = string
-}
-
 variable "queue_url" {
   description = "URL of the SQS queue the function sends job messages to."
   type        = string
@@ -30,11 +25,6 @@ variable "queue_url" {
 
 variable "status_bucket_name" {
   description = "Name of the bucket that receives the job status records (_jobs/<job_id>.json)."
-  type        = string
-}
-
-variable "status_bucket_arn" {
-  description = "ARN of the bucket that receives the job status records."
   type        = string
 }
 
@@ -46,6 +36,11 @@ variable "job_kind" {
     condition     = contains(["train", "predict"], var.job_kind)
     error_message = "job_kind must be \"train\" or \"predict\"."
   }
+}
+
+variable "role_arn" {
+  description = "ARN of the function's execution role (the platform's enqueue role, with its policy already attached)."
+  type        = string
 }
 
 variable "lambda_zip_path" {
@@ -111,12 +106,6 @@ variable "filter_suffixes" {
 
 variable "dead_letter_queue_arn" {
   description = "ARN of an SQS queue that keeps the S3 events the function failed on after Lambda's retries; null drops them (the local emulator)."
-  type        = string
-  default     = null
-}
-
-variable "kms_key_arn" {
-  description = "ARN of the buckets' KMS key, if they use SSE-KMS: the function may then write status records encrypted with it."
   type        = string
   default     = null
 }

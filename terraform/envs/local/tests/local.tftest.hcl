@@ -12,6 +12,18 @@ mock_provider "aws" {
       account_id = "000000000000"
     }
   }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+
+  mock_data "aws_region" {
+    defaults = {
+      name = "us-east-1"
+    }
+  }
 }
 
 variables {
@@ -43,11 +55,20 @@ run "outputs_name_every_bucket_and_queue" {
   }
 }
 
+run "roles_for_every_workload" {
+  command = plan
+
+  assert {
+    condition     = keys(output.roles) == ["enqueue", "predictor_api", "predictor_worker", "trainer_api", "trainer_worker"]
+    error_message = "output.roles must map exactly the five workloads."
+  }
+}
+
 run "queue_names" {
   command = plan
 
   assert {
-    condition     = module.queue["train"].name == "fargate-ml-local-train" && module.queue["predict"].dlq_name == "fargate-ml-local-predict-dlq"
+    condition     = module.platform.queue_names["train"] == "fargate-ml-local-train"
     error_message = "Queue names must be \"<project>-<environment>-<kind>\" with a \"-dlq\" dead-letter queue."
   }
 }
@@ -66,7 +87,7 @@ run "prefix_follows_variables" {
   }
 
   assert {
-    condition     = module.queue["predict"].name == "acme-dev-predict"
+    condition     = module.platform.queue_names["predict"] == "acme-dev-predict"
     error_message = "Queue names must carry the <project>-<environment>- prefix."
   }
 }

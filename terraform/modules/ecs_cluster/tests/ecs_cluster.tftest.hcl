@@ -1,7 +1,35 @@
-mock_provider "aws" {}
+mock_provider "aws" {
+  # The provider validates policy JSON and account IDs at plan; the mock's random strings
+  # are neither.
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "111122223333"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+
+  mock_data "aws_region" {
+    defaults = {
+      name = "eu-west-1"
+    }
+  }
+}
 
 variables {
-  name = "fml-test"
+  name                  = "fml-test"
+  ecr_repository_arns   = ["arn:aws:ecr:eu-west-1:111122223333:repository/fml-test/trainer", "arn:aws:ecr:eu-west-1:111122223333:repository/fml-test/predictor"]
+  log_group_name_prefix = "/ecs/fml-test-"
 }
 
 run "fargate_and_spot_with_container_insights" {
@@ -58,4 +86,47 @@ run "rejects_ec2_capacity_provider" {
   }
 
   expect_failures = [var.default_capacity_provider_strategy]
+}
+
+run "execution_role_pulls_images_and_writes_logs_only" {
+  command = plan
+
+  assert {
+    condition     = aws_iam_role.execution.name == "fml-test-task-execution"
+    error_message = "The execution role must be named <name>-task-execution."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.execution.statement :
+      s.sid == "EcrLogin" ? s.resources == toset(["*"]) && s.actions == toset(["ecr:GetAuthorizationToken"]) : !contains(s.resources, "*")
+    ])
+    error_message = "Only ecr:GetAuthorizationToken (which has no resource-level permissions) may use resource \"*\"."
+  }
+
+  assert {
+    condition = one([
+      for s in data.aws_iam_policy_document.execution.statement : s.resources if s.sid == "WriteContainerLogs"
+    ]) == toset(["arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/fml-test-*:*"])
+    error_message = "The execution role may write the services' log groups only."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in data.aws_iam_policy_document.execution_trust.statement : anytrue([
+        for c in s.condition : c.variable == "aws:SourceAccount" && contains(c.values, "111122223333")
+      ])
+    ])
+    error_message = "Only this account's ECS tasks may assume the execution role."
+  }
+}
+
+run "rejects_wildcard_repository" {
+  command = plan
+
+  variables {
+    ecr_repository_arns = ["*"]
+  }
+
+  expect_failures = [var.ecr_repository_arns]
 }

@@ -34,82 +34,84 @@ variables {
     inference   = "arn:aws:s3:::fml-test-inference"
     predictions = "arn:aws:s3:::fml-test-predictions"
   }
-  train_queue_arn       = "arn:aws:sqs:eu-west-1:111122223333:fml-test-train"
-  predict_queue_arn     = "arn:aws:sqs:eu-west-1:111122223333:fml-test-predict"
-  ecr_repository_arns   = ["arn:aws:ecr:eu-west-1:111122223333:repository/fml-test/trainer", "arn:aws:ecr:eu-west-1:111122223333:repository/fml-test/predictor"]
-  log_group_name_prefix = "/ecs/fml-test-"
+  train_queue_arn        = "arn:aws:sqs:eu-west-1:111122223333:fml-test-train"
+  predict_queue_arn      = "arn:aws:sqs:eu-west-1:111122223333:fml-test-predict"
+  enqueue_dlq_arn        = "arn:aws:sqs:eu-west-1:111122223333:fml-test-enqueue-dlq"
+  enqueue_function_names = ["fml-test-enqueue-train", "fml-test-enqueue-predict"]
 }
 
 run "one_least_privilege_role_per_workload" {
   command = plan
 
   assert {
-    condition     = keys(aws_iam_role.task) == ["predictor_api", "predictor_worker", "trainer_api", "trainer_worker"]
-    error_message = "There must be one task role per service and worker."
+    condition     = keys(aws_iam_role.this) == ["enqueue", "predictor_api", "predictor_worker", "trainer_api", "trainer_worker"]
+    error_message = "There must be one role per service, worker and the enqueue function."
   }
 
   assert {
-    condition     = aws_iam_role.task["trainer_worker"].name == "fml-test-trainer-worker" && aws_iam_role.execution.name == "fml-test-task-execution"
+    condition     = aws_iam_role.this["trainer_worker"].name == "fml-test-trainer-worker" && aws_iam_role.user.name == "fml-test-user"
     error_message = "Roles must be named <name>-<workload>."
   }
 
   assert {
-    condition     = alltrue(flatten([for stmts in values(local.task_statements) : [for s in stmts : [for a in s.actions : !strcontains(a, "*")]]]))
+    condition     = alltrue(flatten([for stmts in values(local.statements) : [for s in stmts : [for a in s.actions : !strcontains(a, "*")]]]))
     error_message = "No task role may use a wildcard action."
   }
 
   assert {
-    condition     = alltrue(flatten([for stmts in values(local.task_statements) : [for s in stmts : [for r in s.resources : r != "*" && !endswith(r, ":::*")]]]))
+    condition     = alltrue(flatten([for stmts in values(local.statements) : [for s in stmts : [for r in s.resources : r != "*" && !endswith(r, ":::*")]]]))
     error_message = "No task role may act on every resource."
   }
 
   assert {
-    condition = jsonencode(output.task_actions) == jsonencode({
-      trainer_api      = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
-      trainer_worker   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+    condition = jsonencode(output.role_actions) == jsonencode({
+      enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:SendMessage"]
       predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject"]
       predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      trainer_api      = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
+      trainer_worker   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      user             = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject"]
     })
     error_message = "Each role must get exactly the actions of its flow."
   }
 
   assert {
-    condition     = flatten([for s in local.task_statements.trainer_api : s.resources if contains(s.actions, "sqs:SendMessage")]) == [var.train_queue_arn]
+    condition     = flatten([for s in local.statements.trainer_api : s.resources if contains(s.actions, "sqs:SendMessage")]) == [var.train_queue_arn]
     error_message = "The trainer API may send to the train queue only."
   }
 
   assert {
     condition = (
-      flatten([for s in local.task_statements.trainer_worker : s.resources if contains(s.actions, "sqs:ReceiveMessage")]) == [var.train_queue_arn]
-      && flatten([for s in local.task_statements.predictor_worker : s.resources if contains(s.actions, "sqs:ReceiveMessage")]) == [var.predict_queue_arn]
+      flatten([for s in local.statements.trainer_worker : s.resources if contains(s.actions, "sqs:ReceiveMessage")]) == [var.train_queue_arn]
+      && flatten([for s in local.statements.predictor_worker : s.resources if contains(s.actions, "sqs:ReceiveMessage")]) == [var.predict_queue_arn]
     )
     error_message = "Each worker may consume its own queue only."
   }
 
   assert {
     condition = (
-      flatten([for s in local.task_statements.trainer_worker : s.resources if contains(s.actions, "s3:DeleteObject")]) == ["arn:aws:s3:::fml-test-models/_jobs/*"]
-      && flatten([for s in local.task_statements.predictor_worker : s.resources if contains(s.actions, "s3:DeleteObject")]) == ["arn:aws:s3:::fml-test-predictions/_jobs/*"]
+      flatten([for s in local.statements.trainer_worker : s.resources if contains(s.actions, "s3:DeleteObject")]) == ["arn:aws:s3:::fml-test-models/_jobs/*"]
+      && flatten([for s in local.statements.predictor_worker : s.resources if contains(s.actions, "s3:DeleteObject")]) == ["arn:aws:s3:::fml-test-predictions/_jobs/*"]
     )
     error_message = "Workers may delete their job leases (_jobs/ of their status bucket) and nothing else."
   }
 
   assert {
-    condition = toset(flatten([for s in local.task_statements.trainer_api : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
+    condition = toset(flatten([for s in local.statements.trainer_api : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
       "arn:aws:s3:::fml-test-datasets/_api/*", "arn:aws:s3:::fml-test-models/*/model.ubj", "arn:aws:s3:::fml-test-models/_jobs/*",
     ])
     error_message = "The trainer API may write API uploads, models and job records only."
   }
 
   assert {
-    condition = toset(flatten([for s in local.task_statements.predictor_worker : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
+    condition = toset(flatten([for s in local.statements.predictor_worker : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
       "arn:aws:s3:::fml-test-predictions/batch/*", "arn:aws:s3:::fml-test-predictions/_jobs/*",
     ])
     error_message = "The predictor worker may write batch outputs and job records only."
   }
 
   assert {
-    condition = toset(flatten([for s in local.task_statements.predictor_api : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
+    condition = toset(flatten([for s in local.statements.predictor_api : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
       "arn:aws:s3:::fml-test-predictions/online/*",
     ])
     error_message = "The predictor API may write online predictions only."
@@ -118,44 +120,102 @@ run "one_least_privilege_role_per_workload" {
   assert {
     condition = alltrue([
       for role in ["predictor_api", "predictor_worker"] : alltrue(flatten([
-        for s in local.task_statements[role] : [for r in s.resources : !startswith(r, var.bucket_arns.datasets) && !(contains(s.actions, "s3:PutObject") && startswith(r, var.bucket_arns.models))]
+        for s in local.statements[role] : [for r in s.resources : !startswith(r, var.bucket_arns.datasets) && !(contains(s.actions, "s3:PutObject") && startswith(r, var.bucket_arns.models))]
       ]))
     ])
     error_message = "The predictor must not touch datasets nor write models."
   }
 
   assert {
-    condition     = !anytrue(flatten([for s in local.task_statements.predictor_api : [for r in s.resources : startswith(r, var.bucket_arns.inference)]]))
+    condition     = !anytrue(flatten([for s in local.statements.predictor_api : [for r in s.resources : startswith(r, var.bucket_arns.inference)]]))
     error_message = "The predictor API does not read the inference bucket."
   }
 
   assert {
-    condition     = !anytrue(flatten([for stmts in values(local.task_statements) : [for s in stmts : startswith(s.actions[0], "kms:")]]))
+    condition     = !anytrue(flatten([for stmts in values(local.statements) : [for s in stmts : startswith(s.actions[0], "kms:")]]))
     error_message = "Without a KMS key no role gets KMS permissions."
   }
 
   assert {
-    condition = alltrue([
-      for s in data.aws_iam_policy_document.execution.statement :
-      s.sid == "EcrLogin" ? s.resources == toset(["*"]) && s.actions == toset(["ecr:GetAuthorizationToken"]) : !contains(s.resources, "*")
+    condition = toset(flatten([for s in local.statements.predictor_worker : s.resources if contains(s.actions, "s3:ListBucketVersions") || contains(s.actions, "s3:GetObjectVersion")])) == toset([
+      "arn:aws:s3:::fml-test-models/*/model.ubj", "arn:aws:s3:::fml-test-models", "arn:aws:s3:::fml-test-inference/*",
+      "arn:aws:s3:::fml-test-predictions/batch/*", "arn:aws:s3:::fml-test-predictions",
     ])
-    error_message = "Only ecr:GetAuthorizationToken (which has no resource-level permissions) may use resource \"*\"."
+    error_message = "The predictor worker reads model, input and its own earlier batch output versions (a retried job finds its upload)."
   }
 
   assert {
-    condition = one([
-      for s in data.aws_iam_policy_document.execution.statement : s.resources if s.sid == "WriteContainerLogs"
-    ]) == toset(["arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/fml-test-*:*"])
-    error_message = "The execution role may write the services' log groups only."
+    condition = toset(flatten([for s in local.statements.enqueue : s.resources if contains(s.actions, "sqs:SendMessage")])) == toset([
+      var.train_queue_arn, var.predict_queue_arn, var.enqueue_dlq_arn,
+    ])
+    error_message = "The enqueue role may send to the job queues and its dead-letter queue only."
   }
 
   assert {
-    condition = anytrue([
-      for s in data.aws_iam_policy_document.assume_role.statement : anytrue([
-        for c in s.condition : c.variable == "aws:SourceAccount" && contains(c.values, "111122223333")
+    condition = toset(flatten([for s in local.statements.enqueue : s.resources if contains(s.actions, "logs:PutLogEvents")])) == toset([
+      "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/fml-test-enqueue-train:*",
+      "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/fml-test-enqueue-predict:*",
+    ])
+    error_message = "The enqueue role may write its functions' log groups only."
+  }
+
+  assert {
+    condition = toset(flatten([for s in local.statements.enqueue : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
+      "arn:aws:s3:::fml-test-models/_jobs/*", "arn:aws:s3:::fml-test-predictions/_jobs/*",
+    ])
+    error_message = "The enqueue role may write job status records only."
+  }
+
+  assert {
+    condition = toset(flatten([for s in local.user_statements : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
+      "arn:aws:s3:::fml-test-datasets/*", "arn:aws:s3:::fml-test-inference/*",
+    ])
+    error_message = "The user may put datasets and files to score, and write nothing else."
+  }
+
+  assert {
+    condition     = !anytrue(flatten([for s in local.user_statements : [for a in s.actions : startswith(a, "sqs:") || a == "s3:DeleteObject"]]))
+    error_message = "The user has no queue access and deletes nothing."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, doc in data.aws_iam_policy_document.trust : anytrue([
+        for s in doc.statement : anytrue([for p in s.principals : p.type == "Service" && contains(p.identifiers, role == "enqueue" ? "lambda.amazonaws.com" : "ecs-tasks.amazonaws.com")])
       ])
     ])
-    error_message = "Only this account's ECS tasks may assume the roles."
+    error_message = "On AWS, ECS tasks assume the task roles and Lambda the enqueue role."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, doc in data.aws_iam_policy_document.trust : role == "enqueue" || anytrue([
+        for s in doc.statement : anytrue([for c in s.condition : c.variable == "aws:SourceAccount" && contains(c.values, "111122223333")])
+      ])
+    ])
+    error_message = "Only this account's ECS tasks may assume the task roles."
+  }
+}
+
+run "local_operator_assumes_every_role" {
+  command = plan
+
+  variables {
+    local_operator_arn = "arn:aws:iam::111122223333:root"
+  }
+
+  assert {
+    condition = alltrue([
+      for doc in values(data.aws_iam_policy_document.trust) : alltrue([
+        for s in doc.statement : alltrue([for p in s.principals : p.type == "AWS" && p.identifiers == toset([var.local_operator_arn])])
+      ])
+    ])
+    error_message = "Locally the operator, and no service, assumes every role."
+  }
+
+  assert {
+    condition     = jsonencode(output.role_actions) == jsonencode(run.one_least_privilege_role_per_workload.role_actions)
+    error_message = "The local stack's roles must carry the same permissions as the cloud's."
   }
 }
 
@@ -168,19 +228,19 @@ run "kms_key_grants_encrypt_and_decrypt" {
 
   assert {
     condition = alltrue([
-      for stmts in values(local.task_statements) :
+      for stmts in concat(values(local.statements), [local.user_statements]) :
       flatten([for s in stmts : s.actions if s.resources == [var.kms_key_arn]]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     ])
     error_message = "With a KMS key every task role may decrypt and generate data keys with it, and only it."
   }
 }
 
-run "rejects_wildcard_repository" {
+run "rejects_a_local_operator_that_is_no_arn" {
   command = plan
 
   variables {
-    ecr_repository_arns = ["*"]
+    local_operator_arn = "root"
   }
 
-  expect_failures = [var.ecr_repository_arns]
+  expect_failures = [var.local_operator_arn]
 }

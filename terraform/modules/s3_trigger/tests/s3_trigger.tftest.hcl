@@ -1,12 +1,5 @@
 mock_provider "aws" {
-  # The provider validates policy JSON at plan; the mock's random strings are not JSON.
-  mock_data "aws_iam_policy_document" {
-    defaults = {
-      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
-    }
-  }
-
-  # Likewise the account ID must be 12 digits.
+  # The account ID must be 12 digits.
   mock_data "aws_caller_identity" {
     defaults = {
       account_id = "111122223333"
@@ -18,10 +11,9 @@ variables {
   function_name      = "fml-test-enqueue-train"
   source_bucket_name = "fml-test-datasets"
   source_bucket_arn  = "arn:aws:s3:::fml-test-datasets"
-  queue_arn          = "arn:aws:sqs:us-east-1:111122223333:fml-test-train"
   queue_url          = "https://sqs.us-east-1.amazonaws.com/111122223333/fml-test-train"
   status_bucket_name = "fml-test-models"
-  status_bucket_arn  = "arn:aws:s3:::fml-test-models"
+  role_arn           = "arn:aws:iam::111122223333:role/fml-test-enqueue"
   job_kind           = "train"
   # Any existing file will do: filebase64sha256 only hashes its bytes.
   lambda_zip_path = "tests/fixtures/dummy.zip"
@@ -114,51 +106,6 @@ run "function_configuration" {
   }
 }
 
-run "least_privilege_policy" {
-  command = plan
-
-  assert {
-    condition     = alltrue(flatten([for s in data.aws_iam_policy_document.this.statement : [for a in s.actions : !strcontains(a, "*")]]))
-    error_message = "The function's policy must not use wildcard actions."
-  }
-
-  assert {
-    condition = toset(flatten([for s in data.aws_iam_policy_document.this.statement : tolist(s.actions)])) == toset([
-      "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
-      "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket",
-    ])
-    error_message = "The function's policy must grant exactly the enqueue actions."
-  }
-
-  assert {
-    condition = one([
-      for s in data.aws_iam_policy_document.this.statement : s.resources if contains(s.actions, "sqs:SendMessage")
-    ]) == toset([var.queue_arn])
-    error_message = "sqs:SendMessage must be limited to the job queue."
-  }
-
-  assert {
-    condition = one([
-      for s in data.aws_iam_policy_document.this.statement : s.resources if contains(s.actions, "s3:PutObject")
-    ]) == toset(["${var.status_bucket_arn}/_jobs/*"])
-    error_message = "s3:PutObject must be limited to the status prefix _jobs/."
-  }
-
-  assert {
-    condition = toset(flatten([
-      for s in data.aws_iam_policy_document.this.statement : tolist(s.resources) if contains(s.actions, "s3:GetObject")
-    ])) == toset(["${var.source_bucket_arn}/*", "${var.status_bucket_arn}/_jobs/*"])
-    error_message = "s3:GetObject must be limited to the source objects and the status records."
-  }
-
-  assert {
-    condition = one([
-      for s in data.aws_iam_policy_document.this.statement : s.resources if contains(s.actions, "s3:GetObjectVersion")
-    ]) == toset(["${var.source_bucket_arn}/*"])
-    error_message = "s3:GetObjectVersion must be limited to the source bucket's objects."
-  }
-}
-
 run "extra_environment_cannot_override_module_variables" {
   command = plan
 
@@ -207,12 +154,11 @@ run "rejects_empty_suffix_list" {
   expect_failures = [var.filter_suffixes]
 }
 
-run "optional_dead_letter_queue_and_kms_key" {
+run "optional_dead_letter_queue" {
   command = plan
 
   variables {
     dead_letter_queue_arn = "arn:aws:sqs:us-east-1:111122223333:fml-test-enqueue-dlq"
-    kms_key_arn           = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000"
   }
 
   assert {
@@ -221,17 +167,8 @@ run "optional_dead_letter_queue_and_kms_key" {
   }
 
   assert {
-    condition = toset(flatten([
-      for s in data.aws_iam_policy_document.this.statement : tolist(s.resources) if contains(s.actions, "sqs:SendMessage")
-    ])) == toset([var.queue_arn, var.dead_letter_queue_arn])
-    error_message = "The function may send to its job queue and its dead-letter queue only."
-  }
-
-  assert {
-    condition = one([
-      for s in data.aws_iam_policy_document.this.statement : [s.actions, s.resources] if s.sid == "UseBucketKey"
-    ]) == [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([var.kms_key_arn])]
-    error_message = "With a KMS key the function may encrypt and decrypt status records with it."
+    condition     = aws_lambda_function.this.role == var.role_arn
+    error_message = "The function must run under the role it is given."
   }
 }
 

@@ -1,0 +1,47 @@
+output "buckets" {
+  description = "Bucket names by role: datasets, models, inference, predictions."
+  value       = { for role, bucket in module.storage : role => bucket.name }
+}
+
+output "bucket_arns" {
+  description = "Bucket ARNs by role."
+  value       = { for role, bucket in module.storage : role => bucket.arn }
+}
+
+output "queues" {
+  description = "Queue URLs: train, predict and their dead-letter queues train_dlq, predict_dlq."
+  value = merge(
+    { for kind, queue in module.queue : kind => queue.url },
+    { for kind, queue in module.queue : "${kind}_dlq" => queue.dlq_url },
+  )
+}
+
+output "queue_names" {
+  description = "Job queue names by kind: train, predict."
+  value       = { for kind, queue in module.queue : kind => queue.name }
+}
+
+output "enqueue_dlq_url" {
+  description = "URL of the queue that keeps S3 events the enqueue functions failed on."
+  value       = aws_sqs_queue.enqueue_dlq.url
+}
+
+output "functions" {
+  description = "Enqueue Lambda function names by job kind: train, predict."
+  value       = { for kind, trigger in module.s3_trigger : kind => trigger.function_name }
+}
+
+output "roles" {
+  description = "Role ARNs by workload: trainer_api, trainer_worker, predictor_api, predictor_worker, enqueue."
+  value       = module.iam.role_arns
+}
+
+output "role_actions" {
+  description = "Actions each role's policy grants (and the user role's, under \"user\")."
+  value       = module.iam.role_actions
+}
+
+output "user_role_arn" {
+  description = "ARN of the platform's user role."
+  value       = module.iam.user_role_arn
+}

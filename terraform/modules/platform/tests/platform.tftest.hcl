@@ -1,0 +1,80 @@
+mock_provider "aws" {
+  # The provider validates policy JSON and account IDs at plan; the mock's random strings
+  # are neither.
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "111122223333"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+
+  mock_data "aws_region" {
+    defaults = {
+      name = "eu-west-1"
+    }
+  }
+}
+
+variables {
+  name = "fml-test"
+  # Any existing file will do: filebase64sha256 only hashes its bytes.
+  lambda_zip_path = "../../envs/local/tests/fixtures/dummy.zip"
+}
+
+run "one_data_plane_with_its_roles" {
+  command = plan
+
+  assert {
+    condition     = output.buckets == { for role in ["datasets", "inference", "models", "predictions"] : role => "fml-test-${role}" }
+    error_message = "Buckets must be named <name>-<role>."
+  }
+
+  assert {
+    condition     = output.queue_names == { train = "fml-test-train", predict = "fml-test-predict" }
+    error_message = "Job queues must be named <name>-<kind>."
+  }
+
+  assert {
+    condition     = keys(output.roles) == ["enqueue", "predictor_api", "predictor_worker", "trainer_api", "trainer_worker"]
+    error_message = "output.roles must map exactly the five workloads."
+  }
+
+  assert {
+    condition     = alltrue([for kind, fn in module.s3_trigger : fn.function_name == "fml-test-enqueue-${kind}"])
+    error_message = "Each kind of job gets its enqueue function."
+  }
+
+  assert {
+    condition     = module.s3_trigger["train"].function_name == "fml-test-enqueue-train" && module.s3_trigger["predict"].function_name == "fml-test-enqueue-predict"
+    error_message = "Function names must be <name>-enqueue-<kind>."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.enqueue_dlq.sqs_managed_sse_enabled && aws_sqs_queue.enqueue_dlq.message_retention_seconds == 1209600
+    error_message = "The enqueue functions' dead-letter queue must be encrypted and keep events 14 days."
+  }
+}
+
+run "local_operator_reaches_the_roles" {
+  command = plan
+
+  variables {
+    local_operator_arn = "arn:aws:iam::111122223333:root"
+  }
+
+  assert {
+    condition     = jsonencode(output.role_actions) == jsonencode(run.one_data_plane_with_its_roles.role_actions)
+    error_message = "The local composition must grant exactly what the cloud one does."
+  }
+}
