@@ -31,9 +31,11 @@ locals {
     { sid = "ReadDatasets", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.datasets}/*"] },
     { sid = "ListDatasets", actions = ["s3:ListBucket"], resources = [local.datasets] },
   ]
+  # Scoring loads one version (the latest by HeadObject, or a pinned one): it never lists
+  # versions (the IAM coverage report showed ListBucketVersions unused here; removed).
   read_models_for_scoring = [
     { sid = "ReadModels", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.models}/*/model.ubj"] },
-    { sid = "ListModelVersions", actions = ["s3:ListBucket", "s3:ListBucketVersions"], resources = [local.models] },
+    { sid = "ListModels", actions = ["s3:ListBucket"], resources = [local.models] },
   ]
   consume = {
     for kind, arn in { train = var.train_queue_arn, predict = var.predict_queue_arn } : kind => {

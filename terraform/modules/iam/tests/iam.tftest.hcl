@@ -66,7 +66,7 @@ run "one_least_privilege_role_per_workload" {
   assert {
     condition = jsonencode(output.role_actions) == jsonencode({
       enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:SendMessage"]
-      predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject"]
+      predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"]
       predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
       trainer_api      = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
       trainer_worker   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
@@ -138,7 +138,7 @@ run "one_least_privilege_role_per_workload" {
 
   assert {
     condition = toset(flatten([for s in local.statements.predictor_worker : s.resources if contains(s.actions, "s3:ListBucketVersions") || contains(s.actions, "s3:GetObjectVersion")])) == toset([
-      "arn:aws:s3:::fml-test-models/*/model.ubj", "arn:aws:s3:::fml-test-models", "arn:aws:s3:::fml-test-inference/*",
+      "arn:aws:s3:::fml-test-models/*/model.ubj", "arn:aws:s3:::fml-test-inference/*",
       "arn:aws:s3:::fml-test-predictions/batch/*", "arn:aws:s3:::fml-test-predictions",
     ])
     error_message = "The predictor worker reads model, input and its own earlier batch output versions (a retried job finds its upload)."
