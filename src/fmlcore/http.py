@@ -48,6 +48,8 @@ def json_body() -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput("malformed JSON: nested too deeply") from exc
     if not isinstance(data, dict):
         raise InvalidInput("the JSON body must be an object", {"got": type(data).__name__})
     return data

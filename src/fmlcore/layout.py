@@ -27,6 +27,25 @@ def validate_model_name(name: str) -> str:
     return name
 
 
+# An S3 VersionId is an opaque, URL-ready string of at most 1,024 bytes (AWS uses letters,
+# digits and ._-; emulators UUIDs; "null" names the version of an object written unversioned).
+VERSION_ID_RE = re.compile(r"^[A-Za-z0-9._+=-]{1,1024}$")
+
+
+def validate_version_id(version: str) -> str:
+    """Return the version id if it has the shape of an S3 VersionId, else raise InvalidInput.
+
+    Checked before any S3 call or cache entry, so a caller's junk never reaches either.
+    """
+    if not isinstance(version, str) or not VERSION_ID_RE.match(version):
+        shown = version[:40] + "..." if isinstance(version, str) and len(version) > 40 else version
+        raise InvalidInput(
+            f"invalid model version {shown!r}: an S3 VersionId is 1-1024 of A-Z, a-z, 0-9 and ._+=-",
+            {"pattern": VERSION_ID_RE.pattern, "length": len(version) if isinstance(version, str) else None},
+        )
+    return version
+
+
 def data_extension(key: str) -> str:
     """The supported data extension of a key ('.csv', '.parquet', '.jsonl'), else InvalidInput."""
     lowered = key.lower()

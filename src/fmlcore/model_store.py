@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from fmlcore.aws import error_code, is_not_found
 from fmlcore.errors import InvalidInput, NotFound
 from fmlcore.features import FeatureSchema
-from fmlcore.layout import MODEL_OBJECT, model_key, validate_model_name
+from fmlcore.layout import MODEL_OBJECT, model_key, validate_model_name, validate_version_id
 from fmlcore.settings import Settings
 
 METADATA_ATTR = "fml_metadata"
@@ -67,6 +67,8 @@ class ModelStore:
         self._boosters: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._latest: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
+        # One lock per download in flight, so threads asking for the same new version fetch it
+        # once; removed when that download ends, whatever its outcome (versions come from callers).
         self._loading: dict[tuple[str, str], threading.Lock] = {}
 
     @classmethod
@@ -162,22 +164,27 @@ class ModelStore:
     def load(self, model: str, version: str | None = None) -> LoadedModel:
         """The booster of (model, version), latest when version is None, through the LRU cache."""
         validate_model_name(model)
-        version = version or self.latest_version(model)
+        version = validate_version_id(version) if version is not None else self.latest_version(model)
         cache_key = (model, version)
         hit = self._cached(cache_key)
         if hit is not None:
             return hit
-        with self._loading_lock(cache_key):  # threads asking for the same new version download it once
-            hit = self._cached(cache_key)
-            if hit is not None:
-                return hit
-            loaded = self._download(model, version)
+        lock = self._loading_lock(cache_key)
+        try:
+            with lock:  # threads asking for the same new version download it once
+                hit = self._cached(cache_key)
+                if hit is not None:
+                    return hit
+                loaded = self._download(model, version)
+                with self._lock:
+                    self._boosters[cache_key] = loaded
+                    self._boosters.move_to_end(cache_key)
+                    while len(self._boosters) > self.cache_size:
+                        self._boosters.popitem(last=False)
+        finally:
             with self._lock:
-                self._boosters[cache_key] = loaded
-                self._boosters.move_to_end(cache_key)
-                while len(self._boosters) > self.cache_size:
-                    evicted, _ = self._boosters.popitem(last=False)
-                    self._loading.pop(evicted, None)
+                if self._loading.get(cache_key) is lock:
+                    del self._loading[cache_key]
         return loaded
 
     def _cached(self, cache_key: tuple[str, str]) -> LoadedModel | None:
@@ -215,7 +222,7 @@ class ModelStore:
 
     # ------------------------------------------------------------------ internals
     def _head(self, model: str, version: str | None) -> dict[str, Any]:
-        kwargs = {"VersionId": version} if version else {}
+        kwargs = {"VersionId": validate_version_id(version)} if version else {}
         try:
             return self.s3.head_object(Bucket=self.bucket, Key=model_key(model), **kwargs)
         except ClientError as exc:
@@ -245,11 +252,46 @@ class ModelStore:
         return LoadedModel(model=model, version=version, booster=booster, metadata=metadata, schema=schema)
 
 
+# S3 refuses user metadata over 2 KB (keys and values, UTF-8): the summary must fit, or the save
+# fails after the training is done. The artifact keeps the full metadata either way.
+SUMMARY_BUDGET_BYTES = 2048
+TRUNCATED = "..."
+
+
+def _encode(value: str) -> str:
+    return quote(value, safe=':/{},"')
+
+
 def _summary(metadata: dict[str, Any]) -> dict[str, str]:
-    """S3 user metadata must be ASCII: values are percent-encoded (a dataset key may be 'été.csv')."""
-    summary = {k: str(metadata[k]) for k in SUMMARY_KEYS if metadata.get(k) is not None}
-    summary["metrics"] = json.dumps(metadata.get("metrics", {}), separators=(",", ":"))
-    return {k: quote(v, safe=':/{},"') for k, v in summary.items()}
+    """S3 user metadata must be ASCII: values are percent-encoded (a dataset key may be 'été.csv').
+
+    Over the 2 KB budget the longest values are cut, end in '...', and are named in `truncated`.
+    """
+    raw = {k: str(metadata[k]) for k in SUMMARY_KEYS if metadata.get(k) is not None}
+    raw["metrics"] = json.dumps(metadata.get("metrics", {}), separators=(",", ":"))
+    summary = {k: _encode(v) for k, v in raw.items()}
+    # Room for the `truncated` entry itself (key and the names of every summary field).
+    budget = SUMMARY_BUDGET_BYTES - len("truncated") - sum(len(k) + 1 for k in summary)
+    cut: list[str] = []
+    while (excess := sum(len(k) + len(v) for k, v in summary.items()) - budget) > 0:
+        longest = max(summary, key=lambda k: len(summary[k]))
+        summary[longest] = _prefix_within(raw[longest], len(summary[longest]) - excess - len(TRUNCATED)) + TRUNCATED
+        cut.append(longest)
+    if cut:
+        summary["truncated"] = ",".join(dict.fromkeys(cut))
+    return summary
+
+
+def _prefix_within(value: str, limit: int) -> str:
+    """The longest prefix of `value` whose encoded form takes at most `limit` characters."""
+    low, high = 0, len(value)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if len(_encode(value[:mid])) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return _encode(value[:low])
 
 
 def _describe_head(head: dict[str, Any]) -> dict[str, Any]:

@@ -91,6 +91,12 @@ class Settings:
     web_threads: int = _env("FML_WEB_THREADS", "threads per gunicorn worker (gthread)", 4, int)
     web_timeout: int = _env("FML_WEB_TIMEOUT", "seconds before gunicorn restarts a stuck worker", 90, int)
     max_body_bytes: int = _env("FML_MAX_BODY_BYTES", "largest request body (API Gateway allows 10 MB)", 10 << 20, int)
+    max_predict_rows: int = _env(
+        "FML_MAX_PREDICT_ROWS", "rows one online prediction request may score (more → 413)", 10_000, int
+    )
+    max_predict_columns: int = _env(
+        "FML_MAX_PREDICT_COLUMNS", "columns one online prediction request may carry (more → 413)", 1_000, int
+    )
     sync_train_max_rows: int = _env(
         "FML_SYNC_TRAIN_MAX_ROWS", "rows trained within the request; more → 202", 200_000, int
     )

@@ -30,7 +30,13 @@ from fmlcore.status import StatusStore
 from fmlcore.tabular import read_table
 from predictor import online
 from predictor.openapi import SPEC
-from predictor.scoring import check_columns, frame_from_instances, frame_from_records, predict
+from predictor.scoring import (
+    check_columns,
+    check_csv_shape,
+    frame_from_instances,
+    frame_from_records,
+    predict,
+)
 
 bp = Blueprint("predictor", __name__)
 JOB_ID_RE = re.compile(r"^predict-[0-9a-f]{32}$")
@@ -74,11 +80,12 @@ def predict_route(model: str) -> Response:
             raise InvalidInput('"version" must be a string (a model version id)')
         loaded = app.store.load(model, version)
         if given[0] == "instances":
-            frame = frame_from_instances(loaded, body["instances"])
+            frame = frame_from_instances(loaded, body["instances"], app.settings.max_predict_rows)
         else:
-            frame = frame_from_records(body["records"])
+            frame = frame_from_records(loaded, body["records"], app.settings.max_predict_rows)
         input_format, payload = given[0], body[given[0]]
     elif mimetype in ("text/csv", "application/csv"):
+        check_csv_shape(raw, app.settings.max_predict_rows, app.settings.max_predict_columns)
         loaded = app.store.load(model, version)
         frame = read_table(raw, ".csv")
         input_format, payload = "csv", raw.decode("utf-8", errors="replace")

@@ -9,13 +9,14 @@ Batch outputs carry the same as columns: `prediction`, then `probability_<class>
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fmlcore.errors import InvalidInput
+from fmlcore.errors import InvalidInput, PayloadTooLarge
 from fmlcore.model_store import LoadedModel
 
 
@@ -85,11 +86,32 @@ def predict(loaded: LoadedModel, features: np.ndarray | pd.DataFrame) -> Scores:
     return Scores(np.asarray(raw, dtype="float64").reshape(-1), None)
 
 
-def frame_from_instances(loaded: LoadedModel, instances: Any) -> pd.DataFrame:
+def check_rows(count: int, max_rows: int) -> None:
+    """More rows than one request may score is 413, naming the limit."""
+    if count > max_rows:
+        raise PayloadTooLarge(
+            f"{count} rows is over the limit of {max_rows} rows per request: split the request, or drop a file "
+            "into the inference bucket for batch scoring",
+            {"rows": count, "limit": max_rows},
+        )
+
+
+def _scalar_check(values: Any, where: str) -> None:
+    """A cell is a JSON scalar (string, number, boolean, null): nested objects and lists are 400."""
+    for name, value in values:
+        if isinstance(value, dict | list):
+            raise InvalidInput(
+                f"{where}, column {name!r}: values must be JSON scalars, not {type(value).__name__}s",
+                {"column": str(name)[:100]},
+            )
+
+
+def frame_from_instances(loaded: LoadedModel, instances: Any, max_rows: int) -> pd.DataFrame:
     """`{"instances": [[...], ...]}`: rows of values in the model's feature order."""
     names = loaded.schema.names
     if not isinstance(instances, list) or not instances:
         raise InvalidInput('"instances" must be a non-empty list of rows')
+    check_rows(len(instances), max_rows)
     for i, row in enumerate(instances):
         if not isinstance(row, list) or len(row) != len(names):
             shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
@@ -101,14 +123,45 @@ def frame_from_instances(loaded: LoadedModel, instances: Any) -> pd.DataFrame:
                     "got": len(row) if isinstance(row, list) else type(row).__name__,
                 },
             )
+        _scalar_check(zip(names, row, strict=True), f"instance {i}")
     return pd.DataFrame(instances, columns=names)
 
 
-def frame_from_records(records: Any) -> pd.DataFrame:
-    """`{"records": [{...}, ...]}`: one object per row, keyed by column name."""
+def frame_from_records(loaded: LoadedModel, records: Any, max_rows: int) -> pd.DataFrame:
+    """`{"records": [{...}, ...]}`: one object per row, keyed by the model's feature names.
+
+    Keys outside the model's features are refused before any frame is built: a body of a few
+    kilobytes with thousands of distinct keys never becomes a thousands-wide table.
+    """
     if not isinstance(records, list) or not records:
         raise InvalidInput('"records" must be a non-empty list of objects')
-    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
-    if bad is not None:
-        raise InvalidInput(f"record {bad} is not an object", {"record": bad})
+    check_rows(len(records), max_rows)
+    known = set(loaded.schema.names)
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InvalidInput(f"record {i} is not an object", {"record": i})
+        unexpected = [k for k in record if k not in known]
+        if unexpected:
+            raise InvalidInput(
+                f"input does not match model {loaded.model!r}: record {i} has unexpected column(s) "
+                + ", ".join(map(str, unexpected[:10]))[:500],
+                {"record": i, "unexpected": [str(k)[:100] for k in unexpected[:50]], "features": len(known)},
+            )
+        _scalar_check(record.items(), f"record {i}")
     return pd.DataFrame.from_records(records)
+
+
+def check_csv_shape(raw: bytes, max_rows: int, max_columns: int) -> None:
+    """Bounds of a text/csv body, checked on its bytes before pandas parses it."""
+    header = raw.split(b"\n", 1)[0]
+    try:
+        columns = len(next(csv.reader([header.decode("utf-8", errors="replace")]), []))
+    except csv.Error as exc:
+        raise InvalidInput(f"cannot read the CSV header: {exc}") from exc
+    if columns > max_columns:
+        raise PayloadTooLarge(
+            f"{columns} columns is over the limit of {max_columns} columns per request",
+            {"columns": columns, "limit": max_columns},
+        )
+    lines = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
+    check_rows(lines - 1, max_rows)  # the header is no row

@@ -28,7 +28,7 @@ from fmlcore.aws import AwsClients
 from fmlcore.errors import InvalidInput, NotFound
 from fmlcore.http import bucket_checks, json_body, json_response, register_common
 from fmlcore.jobs import InputRef, JobMessage, options_from_metadata
-from fmlcore.layout import API_UPLOADS_PREFIX, parse_s3_uri, validate_model_name
+from fmlcore.layout import API_UPLOADS_PREFIX, RESERVED_PREFIX, parse_s3_uri, validate_model_name
 from fmlcore.lifecycle import error_dict
 from fmlcore.logs import bind, configure_logging
 from fmlcore.model_store import ModelStore
@@ -76,7 +76,7 @@ def train_model(model: str) -> Response:
             raise InvalidInput('the JSON body needs "dataset": "s3://bucket/key"', {"fields": sorted(body)})
         if version is not None and not isinstance(version, str):
             raise InvalidInput('"dataset_version" must be a string (an S3 VersionId)')
-        bucket, key = parse_s3_uri(uri)
+        bucket, key = _own_dataset(app, model, uri)
         options = body
         ref, frame, size = _s3_dataset(app, bucket, key, version or None)
     else:
@@ -109,6 +109,20 @@ def train_model(model: str) -> Response:
             raise
         app.service.succeed(record, result)
         return json_response(result.to_dict(), 201, {"Location": f"/models/{model}/versions/{result.version}"})
+
+
+def _own_dataset(app: TrainerApp, model: str, uri: str) -> tuple[str, str]:
+    """(bucket, key) of a `dataset` option, which may only name the model's own data: the
+    datasets bucket under `<model>/` (never another bucket, another model's data, or the
+    platform's `_`-prefixed keys such as `_api/` uploads)."""
+    bucket, key = parse_s3_uri(uri)
+    datasets = app.settings.require("datasets_bucket")
+    if bucket != datasets or not key.startswith(f"{model}/") or key.startswith(RESERVED_PREFIX):
+        raise InvalidInput(
+            f'"dataset" must be an object of this model in the datasets bucket: s3://{datasets}/{model}/<file>',
+            {"dataset": uri[:300], "expected_prefix": f"s3://{datasets}/{model}/"},
+        )
+    return bucket, key
 
 
 def _s3_dataset(app: TrainerApp, bucket: str, key: str, version: str | None):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import requests
 
+from fmlcore.errors import NotFound
 from fmlcore.jobs import job_id_for
 from fmlcore.model_store import ModelStore
 from fmlcore.sample_data import write as write_sample
@@ -127,9 +128,21 @@ def test_pinned_version_and_new_latest_without_restart(predictor_api, store, uni
         (lambda m: {"data": b"x" * (10 * 1024 * 1024 + 1), "headers": {"Content-Type": "text/csv"}}, 413, "limit"),
         (lambda m: {"data": b"<a/>", "headers": {"Content-Type": "application/xml"}}, 415, "application/xml"),
         (lambda m: {"json": {"records": _recs(), "version": "no-such-version"}}, 404, "no version"),
+        (lambda m: {"json": {"records": _recs() * 5001}}, 413, "limit of 10000 rows"),
+        (lambda m: {"json": {"instances": [list(_recs()[0].values())] * 10001}}, 413, "limit of 10000 rows"),
+        (lambda m: {"data": ",".join(f"c{i}" for i in range(1001)).encode() + b"\n", "headers": {"Content-Type": "text/csv"}}, 413, "limit of 1000 columns"),
+        (lambda m: {"data": b"a\n" + b"1\n" * 10001, "headers": {"Content-Type": "text/csv"}}, 413, "limit of 10000 rows"),
+        (lambda m: {"json": {"records": [{f"k{i}": i} for i in range(5_000)]}}, 400, "record 0 has unexpected column(s) k0"),
+        (lambda m: {"json": {"records": [{**r, "tenure_months": {"deep": [1]}} for r in _recs()]}}, 400, "JSON scalars"),
+        (lambda m: {"json": {"instances": [[[1]] * 6]}}, 400, "JSON scalars"),
+        (lambda m: {"data": b'{"records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "headers": {"Content-Type": "application/json"}}, 400, "nested too deeply"),
+        (lambda m: {"json": {"records": _recs(), "version": "v" * 2000}}, 400, "invalid model version"),
+        (lambda m: {"json": {"records": _recs()}, "params": {"version": "a b/../c"}}, 400, "invalid model version"),
     ],
     ids=["missing-column", "extra-column", "wrong-type", "short-instance", "empty-body", "malformed-json",
-         "two-inputs", "over-limit", "unsupported-type", "unknown-version"],
+         "two-inputs", "over-limit", "unsupported-type", "unknown-version", "too-many-records", "too-many-instances",
+         "too-many-csv-columns", "too-many-csv-rows", "distinct-key-per-record", "nested-value", "nested-instance",
+         "deep-json", "long-version", "version-shape"],
 )  # fmt: skip
 def test_bad_requests_get_clear_errors(predictor_api, model, make_request, status, mentions):
     resp = predict(predictor_api, model[0], **make_request(model))
@@ -139,6 +152,17 @@ def test_bad_requests_get_clear_errors(predictor_api, model, make_request, statu
 
 def _recs():
     return json.loads(rows(2).to_json(orient="records"))
+
+
+def test_failed_loads_leave_nothing_behind(store, model):
+    """A loop of unknown versions grows no per-version state; control: a good load is cached."""
+    name, version = model
+    for i in range(50):
+        with pytest.raises(NotFound):
+            store.load(name, f"no-such-version-{i}")
+    assert store._loading == {}
+    assert store.load(name, version).version == version
+    assert (name, version) in store._boosters and store._loading == {}
 
 
 def test_unknown_model_is_404(predictor_api):

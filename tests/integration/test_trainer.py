@@ -140,7 +140,7 @@ def test_over_budget_dataset_is_trained_by_the_worker(start_proc, proc_env, trai
 
 
 def test_json_body_trains_from_a_dataset_in_s3(aws, settings, trainer_api, unique):
-    key = f"_tests/{unique}/churn.parquet"
+    key = f"pq-{unique}/churn.parquet"
     buf = io.BytesIO()
     pd.read_csv(io.BytesIO(SAMPLE)).to_parquet(buf)
     aws.s3.put_object(Bucket=settings.datasets_bucket, Key=key, Body=buf.getvalue())
@@ -151,6 +151,34 @@ def test_json_body_trains_from_a_dataset_in_s3(aws, settings, trainer_api, uniqu
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["dataset"]["uri"].endswith(".parquet")
+
+
+def test_dataset_option_names_only_the_models_own_data(aws, settings, trainer_api, unique):
+    """Another bucket, another model's data, the platform's _ keys: 400 before any read.
+    Control: the same object under the model's own prefix trains."""
+    model = f"own-{unique}"
+    for bucket, key in (
+        (settings.datasets_bucket, f"{model}/churn.csv"),
+        (settings.datasets_bucket, f"other-{unique}/churn.csv"),
+        (settings.datasets_bucket, f"_api/{model}/churn.csv"),
+        (settings.models_bucket, f"{model}/churn.csv"),
+    ):
+        aws.s3.put_object(Bucket=bucket, Key=key, Body=SAMPLE)
+
+    def train_from(uri: str) -> requests.Response:
+        body = {"dataset": uri, "target": "churned", "num_boost_round": 10}
+        return requests.post(f"{trainer_api}/models/{model}/train", json=body, timeout=60)
+
+    for uri in (
+        f"s3://{settings.datasets_bucket}/other-{unique}/churn.csv",
+        f"s3://{settings.datasets_bucket}/_api/{model}/churn.csv",
+        f"s3://{settings.models_bucket}/{model}/churn.csv",
+    ):
+        resp = train_from(uri)
+        assert resp.status_code == 400, (uri, resp.text)
+        assert "must be an object of this model" in resp.json()["error"]["message"]
+        assert "churned" not in resp.text  # nothing of the refused data leaks back
+    assert train_from(f"s3://{settings.datasets_bucket}/{model}/churn.csv").status_code == 201
 
 
 JUNK = SAMPLE.replace(b"\n42,69.07,", b"\n42,lots,", 1)
@@ -169,7 +197,12 @@ JUNK = SAMPLE.replace(b"\n42,69.07,", b"\n42,lots,", 1)
         ({"json_raw": b'{"dataset": "s3://b/k.csv",'}, 400, "InvalidInput", "malformed JSON"),
         ({"params": {"params": '{"max_detph": 3}'}}, 400, "InvalidInput", "max_detph"),
         ({"params": {"colour": "red"}}, 400, "InvalidInput", "colour"),
-        ({"json_raw": json.dumps({"dataset": "s3://nowhere-bucket/x.csv"}).encode()}, 400, "InvalidInput", "nowhere"),
+        (
+            {"json_raw": json.dumps({"dataset": "s3://nowhere-bucket/x.csv"}).encode()},
+            400,
+            "InvalidInput",
+            "datasets bucket",
+        ),
     ],
     ids=[
         "missing-target",
