@@ -125,8 +125,8 @@ tf-fmt: tf-config ## terraform fmt -check over the whole tree
 .PHONY: tf-validate
 tf-validate: tf-config ## terraform validate every module and env
 	@for d in $(TF_DIRS); do \
-	  terraform -chdir=$$d init -backend=false -input=false >/dev/null \
-	  && terraform -chdir=$$d validate -no-color | grep . | sed "s|^|$$d: |"; \
+	  terraform -chdir=$$d init -backend=false -input=false >/dev/null || { echo "$$d: terraform init failed"; exit 1; }; \
+	  terraform -chdir=$$d validate -no-color | grep . | sed "s|^|$$d: |" || exit 1; \
 	done
 
 .PHONY: tf-test

@@ -53,9 +53,18 @@ def test_dropped_file_becomes_a_queued_job(user, aws, settings, unique, source, 
 
 
 def test_unsupported_file_makes_no_job(user, aws, settings, unique):
-    key = f"m{unique}/notes.txt"
+    key, control = f"m{unique}/notes.txt", f"m{unique}/rows.csv"
     _drop(user, settings.datasets_bucket, key)
-    assert receive_until(aws.sqs, settings.train_queue_url, lambda m: key in m["Body"], timeout=4) is None
+    _drop(user, settings.datasets_bucket, control)  # dropped after: its job proves the pipeline was live
+    seen: list[str] = []
+
+    def control_arrived(message) -> bool:
+        seen.append(message["Body"])
+        return control in message["Body"]
+
+    assert receive_until(aws.sqs, settings.train_queue_url, control_arrived, timeout=15) is not None
+    assert receive_until(aws.sqs, settings.train_queue_url, lambda m: key in m["Body"], timeout=3) is None
+    assert not any(key in body for body in seen)
 
 
 def test_message_received_without_delete_ends_in_the_dlq(aws, settings, unique):

@@ -361,8 +361,7 @@ def test_ministack_image_pins_the_dev_requirement():
 @pytest.mark.parametrize("image", APP_IMAGES)
 def test_the_modules_the_image_runs_exist(image):
     package = ROOT / "src" / image
-    if not (package / "__init__.py").is_file():
-        pytest.skip(f"src/{image} is not written yet")
+    assert (package / "__init__.py").is_file(), f"the {image} image runs src/{image}, which is no package"
 
     def module(name: str) -> Path | None:
         for path in (package / f"{name}.py", package / name / "__init__.py"):
