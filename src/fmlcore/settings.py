@@ -77,7 +77,24 @@ class Settings:
         int,
     )
     batch_chunk_rows: int = _env("FML_BATCH_CHUNK_ROWS", "rows scored per chunk in batch prediction", 50_000, int)
-    max_dataset_bytes: int = _env("FML_MAX_DATASET_BYTES", "largest dataset a worker trains on", 4 << 30, int)
+    max_dataset_bytes: int = _env(
+        "FML_MAX_DATASET_BYTES",
+        "largest file read whole: a dataset trained on (in memory), a Parquet file scored (on disk)",
+        4 << 30,
+        int,
+    )
+    max_columns: int = _env(
+        "FML_MAX_COLUMNS",
+        "columns (or distinct JSON keys) any input may have: requests, batch files, datasets",
+        2_000,
+        int,
+    )
+    max_line_bytes: int = _env(
+        "FML_MAX_LINE_BYTES", "longest line of a CSV or JSON-lines file (a longer one fails the job)", 8 << 20, int
+    )
+    max_row_group_bytes: int = _env(
+        "FML_MAX_ROW_GROUP_BYTES", "largest uncompressed Parquet row group a batch job reads at once", 1 << 30, int
+    )
 
     # Models.
     model_cache_size: int = _env("FML_MODEL_CACHE_SIZE", "boosters kept in memory per process (LRU)", 8, int)
@@ -93,9 +110,6 @@ class Settings:
     max_body_bytes: int = _env("FML_MAX_BODY_BYTES", "largest request body (API Gateway allows 10 MB)", 10 << 20, int)
     max_predict_rows: int = _env(
         "FML_MAX_PREDICT_ROWS", "rows one online prediction request may score (more → 413)", 10_000, int
-    )
-    max_predict_columns: int = _env(
-        "FML_MAX_PREDICT_COLUMNS", "columns one online prediction request may carry (more → 413)", 1_000, int
     )
     sync_train_max_rows: int = _env(
         "FML_SYNC_TRAIN_MAX_ROWS", "rows trained within the request; more → 202", 200_000, int

@@ -85,7 +85,7 @@ def predict_route(model: str) -> Response:
             frame = frame_from_records(loaded, body["records"], app.settings.max_predict_rows)
         input_format, payload = given[0], body[given[0]]
     elif mimetype in ("text/csv", "application/csv"):
-        check_csv_shape(raw, app.settings.max_predict_rows, app.settings.max_predict_columns)
+        check_csv_shape(raw, app.settings.max_predict_rows, app.settings.max_columns)
         loaded = app.store.load(model, version)
         frame = read_table(raw, ".csv")
         input_format, payload = "csv", raw.decode("utf-8", errors="replace")

@@ -39,8 +39,29 @@ from predictor.scoring import check_columns, predict
 
 log = logging.getLogger("fml.predictor.batch")
 
-CSV_BLOCK_BYTES = 4 << 20
 TRANSFER = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20)
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one input file may hold; past any of these the job fails at once (permanent), naming it."""
+
+    max_columns: int = 2_000  # columns, or distinct keys over a JSON-lines file
+    max_line_bytes: int = 8 << 20  # a CSV or JSON line, the header included
+    max_file_bytes: int = 4 << 30  # a Parquet file, copied whole to local disk
+    max_row_group_bytes: int = 1 << 30  # a Parquet row group, read whole into memory
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ReadLimits:
+        return cls(settings.max_columns, settings.max_line_bytes, settings.max_dataset_bytes,
+                   settings.max_row_group_bytes)  # fmt: skip
+
+    def check_columns(self, count: int, what: str = "columns") -> None:
+        if count > self.max_columns:
+            raise InvalidInput(
+                f"the file has {count} {what}; the limit is {self.max_columns} (FML_MAX_COLUMNS)",
+                {"columns": count, "limit": self.max_columns},
+            )
 
 
 @dataclass
@@ -81,18 +102,37 @@ class _Prepend(io.RawIOBase):
         return len(data)
 
 
-def read_csv_chunks(stream: Any, chunk_rows: int) -> Iterator[Chunk]:
-    """CSV in chunks; every column read as text, so nothing is coerced behind the user's back."""
-    head = b""
-    while b"\n" not in head:
+def _header(stream: Any, max_line_bytes: int) -> bytes:
+    """The bytes read up to and including the header line's end: each piece is searched once,
+    and a header longer than `max_line_bytes` fails at once instead of being read whole."""
+    pieces, size = [], 0
+    while True:
         more = stream.read(64 << 10)
         if not more:
             break
-        head += more
+        pieces.append(more)
+        size += len(more)
+        if b"\n" in more:
+            break
+        if size > max_line_bytes:
+            raise InvalidInput(
+                f"the header line is longer than {max_line_bytes} bytes (FML_MAX_LINE_BYTES): is this a CSV file?",
+                {"limit": max_line_bytes},
+            )
+    return b"".join(pieces)
+
+
+def read_csv_chunks(stream: Any, chunk_rows: int, limits: ReadLimits = ReadLimits()) -> Iterator[Chunk]:
+    """CSV in chunks; every column read as text, so nothing is coerced behind the user's back."""
+    head = _header(stream, limits.max_line_bytes)
     header_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
     if not header_line.strip():
         raise InvalidInput("the file is empty or has no header line")
-    names = next(csv.reader([header_line]))
+    limits.check_columns(header_line.count(",") + 1)  # an upper bound, before the csv module parses it
+    try:
+        names = next(csv.reader([header_line]))
+    except csv.Error as exc:  # e.g. a field over the csv module's limit: the file, not the system
+        raise InvalidInput(f"cannot read the CSV header: {exc}") from exc
     if len(set(names)) != len(names):
         raise InvalidInput("the header repeats a column name", {"columns": names[:50]})
     bad: list[tuple[int, str]] = []
@@ -103,7 +143,8 @@ def read_csv_chunks(stream: Any, chunk_rows: int) -> Iterator[Chunk]:
 
     reader = pacsv.open_csv(
         pa.PythonFile(io.BufferedReader(_Prepend(head, stream), buffer_size=1 << 20), mode="r"),
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
+        # A block holds whole lines: a line longer than a block (the line limit) fails the file.
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=limits.max_line_bytes),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, strings_can_be_null=True, quoted_strings_can_be_null=False
@@ -166,12 +207,20 @@ def _split_rows(frame: pd.DataFrame, lines: np.ndarray, errors, chunk_rows: int)
         )
 
 
-def read_jsonl_chunks(stream: Any, chunk_rows: int) -> Iterator[Chunk]:
+def read_jsonl_chunks(stream: Any, chunk_rows: int, limits: ReadLimits = ReadLimits()) -> Iterator[Chunk]:
     lines_in = io.BufferedReader(_Prepend(b"", stream), buffer_size=1 << 20)
     records: list[dict] = []
     lines: list[int] = []
     errors: list[tuple[int, str]] = []
-    for number, raw in enumerate(lines_in, start=1):
+    keys: set[str] = set()
+    number = 0
+    while raw := lines_in.readline(limits.max_line_bytes + 1):
+        number += 1
+        if len(raw) > limits.max_line_bytes and not raw.endswith(b"\n"):
+            raise InvalidInput(
+                f"line {number} is longer than {limits.max_line_bytes} bytes (FML_MAX_LINE_BYTES)",
+                {"line": number, "limit": limits.max_line_bytes},
+            )
         if not raw.strip():
             continue
         try:
@@ -182,9 +231,18 @@ def read_jsonl_chunks(stream: Any, chunk_rows: int) -> Iterator[Chunk]:
         except ValueError as exc:
             errors.append((number, f"not JSON: {exc}"))
             continue
+        except RecursionError:
+            errors.append((number, "JSON nested too deeply"))
+            continue
         if not isinstance(value, dict):
             errors.append((number, "not a JSON object"))
             continue
+        nested = next((k for k, v in value.items() if isinstance(v, dict | list)), None)
+        if nested is not None:
+            errors.append((number, f"column {nested[:100]!r} holds a nested value, not a scalar"))
+            continue
+        keys.update(value)
+        limits.check_columns(len(keys), "distinct keys")
         records.append(value)
         lines.append(number)
         if len(records) >= chunk_rows:
@@ -194,12 +252,21 @@ def read_jsonl_chunks(stream: Any, chunk_rows: int) -> Iterator[Chunk]:
         yield Chunk(pd.DataFrame.from_records(records), np.array(lines, dtype=int), errors)
 
 
-def read_parquet_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+def read_parquet_chunks(path: Path, chunk_rows: int, limits: ReadLimits = ReadLimits()) -> Iterator[Chunk]:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(f"cannot read the parquet file: {exc}") from exc
     try:
+        meta = parquet.metadata  # checked before any row is read
+        limits.check_columns(meta.num_columns)
+        biggest = max((meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), default=0)
+        if biggest > limits.max_row_group_bytes:
+            raise InvalidInput(
+                f"a row group holds {biggest} bytes uncompressed; the limit is {limits.max_row_group_bytes} "
+                "(FML_MAX_ROW_GROUP_BYTES): write the file with smaller row groups",
+                {"row_group_bytes": biggest, "limit": limits.max_row_group_bytes, "rows": meta.num_rows},
+            )
         row = 1
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             frame = batch.to_pandas()
@@ -265,13 +332,21 @@ def score_file(
     chunk_rows: int,
     on_progress: Callable[[int], None] = lambda rows: None,
     should_stop: Callable[[], bool] = lambda: False,
+    limits: ReadLimits = ReadLimits(),
 ) -> BatchResult:
     """Score one input object into local output/error files (the caller uploads them)."""
     ext = data_extension(ref.key)
     obj = get_input(s3, ref)
+    size = int(obj.get("ContentLength") or 0)
+    if ext == ".parquet" and size > limits.max_file_bytes:
+        obj["Body"].close()
+        raise InvalidInput(
+            f"the parquet file is {size} bytes; the limit is {limits.max_file_bytes} (FML_MAX_DATASET_BYTES)",
+            {"bytes": size, "limit": limits.max_file_bytes},
+        )
     with contextlib.closing(obj["Body"]) as stream:
         try:
-            result = _score_stream(stream, ext, loaded, workdir, chunk_rows, on_progress, should_stop)
+            result = _score_stream(stream, ext, loaded, workdir, chunk_rows, on_progress, should_stop, limits)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # the file itself cannot be decoded
             raise InvalidInput(f"cannot read the {ext[1:]} file: {str(exc).splitlines()[0][:300]}") from exc
     if result.rows_total == 0:
@@ -287,17 +362,18 @@ def _score_stream(
     chunk_rows: int,
     on_progress: Callable[[int], None],
     should_stop: Callable[[], bool],
+    limits: ReadLimits,
 ) -> BatchResult:
     if ext == ".parquet":
         local = workdir / "input.parquet"
         with open(local, "wb") as fh:
             for piece in stream.iter_chunks(8 << 20):
                 fh.write(piece)
-        chunks = read_parquet_chunks(local, chunk_rows)
+        chunks = read_parquet_chunks(local, chunk_rows, limits)
     elif ext == ".csv":
-        chunks = read_csv_chunks(stream, chunk_rows)
+        chunks = read_csv_chunks(stream, chunk_rows, limits)
     else:
-        chunks = read_jsonl_chunks(stream, chunk_rows)
+        chunks = read_jsonl_chunks(stream, chunk_rows, limits)
 
     result = BatchResult(output_path=workdir / f"output{ext}", errors_path=workdir / "errors.csv")
     writer = _Writer(result.output_path, ext)

@@ -17,7 +17,7 @@ from fmlcore.model_store import ModelStore
 from fmlcore.settings import Settings
 from fmlcore.status import StatusStore
 from fmlcore.worker import JobContext
-from predictor.batch import TRANSFER, score_file
+from predictor.batch import TRANSFER, ReadLimits, score_file
 
 log = logging.getLogger("fml.predictor")
 
@@ -50,6 +50,7 @@ class BatchService:
                 self.settings.batch_chunk_rows,
                 on_progress=lambda rows: self.jobs.progress(record, progress={"rows_done": rows}),
                 should_stop=ctx.should_stop,
+                limits=ReadLimits.from_settings(self.settings),
             )
             meta = {"job_id": job.job_id, "model_version": loaded.version, "input_version": job.input.version_id or ""}
             ext = output_key[output_key.rfind(".") :]

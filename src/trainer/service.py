@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from fmlcore.errors import PayloadTooLarge
+from fmlcore.errors import InvalidInput, PayloadTooLarge
 from fmlcore.jobs import InputRef, JobMessage, get_input
 from fmlcore.layout import data_extension, model_key, s3_uri
 from fmlcore.lifecycle import JobLifecycle
@@ -66,7 +66,13 @@ class TrainingService:
             raise PayloadTooLarge(
                 f"dataset is {size} bytes; the limit is {self.settings.max_dataset_bytes} (FML_MAX_DATASET_BYTES)"
             )
-        return read_table(obj["Body"].read(), ext)
+        frame = read_table(obj["Body"].read(), ext)
+        if frame.shape[1] > self.settings.max_columns:
+            raise InvalidInput(
+                f"the dataset has {frame.shape[1]} columns; the limit is {self.settings.max_columns} (FML_MAX_COLUMNS)",
+                {"columns": frame.shape[1], "limit": self.settings.max_columns},
+            )
+        return frame
 
     def train(
         self,

@@ -130,7 +130,7 @@ def test_pinned_version_and_new_latest_without_restart(predictor_api, store, uni
         (lambda m: {"json": {"records": _recs(), "version": "no-such-version"}}, 404, "no version"),
         (lambda m: {"json": {"records": _recs() * 5001}}, 413, "limit of 10000 rows"),
         (lambda m: {"json": {"instances": [list(_recs()[0].values())] * 10001}}, 413, "limit of 10000 rows"),
-        (lambda m: {"data": ",".join(f"c{i}" for i in range(1001)).encode() + b"\n", "headers": {"Content-Type": "text/csv"}}, 413, "limit of 1000 columns"),
+        (lambda m: {"data": ",".join(f"c{i}" for i in range(2001)).encode() + b"\n", "headers": {"Content-Type": "text/csv"}}, 413, "limit of 2000 columns"),
         (lambda m: {"data": b"a\n" + b"1\n" * 10001, "headers": {"Content-Type": "text/csv"}}, 413, "limit of 10000 rows"),
         (lambda m: {"json": {"records": [{f"k{i}": i} for i in range(5_000)]}}, 400, "record 0 has unexpected column(s) k0"),
         (lambda m: {"json": {"records": [{**r, "tenure_months": {"deep": [1]}} for r in _recs()]}}, 400, "JSON scalars"),
@@ -244,6 +244,24 @@ def test_batch_for_unknown_model_fails_with_an_error_record(user, aws, settings,
     assert record["state"] == "failed" and record["error"]["type"] == "NotFound"
     errors = read_output(aws, settings, f"batch/ghost-{unique}/x.errors.csv").decode()
     assert "no model" in errors
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "mentions"),
+    [
+        ("no-newline.csv", b"a" * (40 << 20), "header line is longer than"),
+        ("long-line.csv", None, "cannot read the csv file"),
+        ("long-line.jsonl", b'{"a": "' + b"x" * (40 << 20) + b'"}\n', "line 1 is longer than"),
+    ],
+    ids=["40MB-header", "40MB-csv-line", "40MB-json-line"],
+)
+def test_a_40mb_line_fails_the_job_on_its_first_attempt(user, settings, model, predictor_worker, tmp_path, name,
+                                                        body, mentions):  # fmt: skip
+    if body is None:  # a good header and first row, then one 40 MB line
+        body = scoring_file(tmp_path / "in.csv", 3).read_bytes() + b"x" * (40 << 20) + b"\n"
+    record = drop_and_wait(user, settings, f"{model[0]}/{name}", body, timeout=120)
+    assert record["state"] == "failed" and record["attempts"] == 1, record  # permanent: no retry
+    assert mentions in record["error"]["message"].lower(), record["error"]
 
 
 def test_batch_pins_a_version_from_metadata(user, aws, settings, store, predictor_worker, tmp_path, unique):

@@ -47,6 +47,19 @@ locals {
     FML_SYNC_TRAIN_MAX_SECONDS    = tostring(var.sync_train_max_seconds)
   }
 
+  # The largest file a worker reads whole follows its task's size: the trainer holds a dataset
+  # in memory (a frame and XGBoost's matrix take several times the file: an eighth of the
+  # task's memory); the predictor copies a Parquet file to its ephemeral storage (half of it;
+  # Fargate gives 20 GiB unless more is asked for).
+  worker_env = {
+    trainer = merge(local.stack_env, {
+      FML_MAX_DATASET_BYTES = tostring(floor(var.workers.trainer.memory * 1048576 / 8))
+    })
+    predictor = merge(local.stack_env, {
+      FML_MAX_DATASET_BYTES = tostring(coalesce(var.workers.predictor.ephemeral_storage_gib, 20) * 536870912)
+    })
+  }
+
   api_env = {
     for name, svc in local.services : name => merge(local.stack_env, {
       FML_BIND        = "0.0.0.0:${svc.port}"
@@ -180,7 +193,7 @@ module "worker" {
   command            = ["python", "-m", "${each.key}.worker"]
   cpu                = var.workers[each.key].cpu
   memory             = var.workers[each.key].memory
-  environment        = local.stack_env
+  environment        = local.worker_env[each.key]
   execution_role_arn = module.ecs_cluster.execution_role_arn
   task_role_arn      = module.platform.roles["${each.key}_worker"]
   log_retention_days = var.log_retention_days

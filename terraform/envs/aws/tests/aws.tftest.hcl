@@ -144,6 +144,14 @@ run "whole_stack_plans" {
   }
 
   assert {
+    condition = (
+      local.worker_env.trainer.FML_MAX_DATASET_BYTES == tostring(8192 * 1048576 / 8)
+      && local.worker_env.predictor.FML_MAX_DATASET_BYTES == tostring(10 * 1073741824)
+    )
+    error_message = "A worker's file limit must follow its task: an eighth of the trainer's memory, half the predictor's disk."
+  }
+
+  assert {
     condition     = output.ecr_registry == "111122223333.dkr.ecr.us-east-1.amazonaws.com"
     error_message = "ecr_registry must be the registry host of the repositories."
   }
