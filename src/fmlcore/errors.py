@@ -8,6 +8,7 @@
     ├── Conflict                  the request clashes with current state; 409
     ├── ConfigError               a missing or bad setting; 500
     ├── PermissionDenied          the process's role may not make an AWS call it needs; 500
+    ├── DeadlineExceeded          a job ran past its time limit; 504
     └── TransientError            AWS throttled or unreachable; retrying may succeed; 503
 
 In workers, InvalidInput/NotFound/ConfigError are *permanent* (fail the job, delete the
@@ -93,6 +94,12 @@ class PermissionDenied(FmlError):
             f"access denied to {operation}: the service's role lacks a permission ({error.get('Code', '403')})",
             {"operation": operation, "code": error.get("Code"), "aws_message": str(error.get("Message", ""))[:300]},
         )
+
+
+class DeadlineExceeded(FmlError):
+    """A job ran past its time limit (FML_JOB_TIMEOUT_SECONDS): permanent, retrying would too."""
+
+    http_status = 504
 
 
 class TransientError(FmlError):

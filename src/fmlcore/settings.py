@@ -69,6 +69,12 @@ class Settings:
         5,
         int,
     )
+    job_timeout_seconds: int = _env(
+        "FML_JOB_TIMEOUT_SECONDS",
+        "a worker's time limit per job; past it the job fails for good (at most 39600: SQS holds a message 12 h)",
+        6 * 3600,
+        int,
+    )
     xgb_nthread: int = _env("FML_XGB_NTHREAD", "XGBoost threads for training and batch jobs (0 = all cores)", 0, int)
     api_xgb_nthread: int = _env(
         "FML_API_XGB_NTHREAD",

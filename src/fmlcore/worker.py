@@ -33,7 +33,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fmlcore.aws import AwsClients, error_code, is_access_denied
-from fmlcore.errors import FmlError, PermissionDenied
+from fmlcore.errors import ConfigError, DeadlineExceeded, FmlError, PermissionDenied
 from fmlcore.jobs import JobMessage
 from fmlcore.lease import CONFLICT_CODES, Holder, Lease, LeaseStore
 from fmlcore.logs import bind, bound, configure_logging
@@ -43,6 +43,8 @@ log = logging.getLogger("fml.worker")
 
 MAX_WAIT_TIME_SECONDS = 20  # SQS long-poll maximum
 MAX_VISIBILITY_TIMEOUT = 12 * 60 * 60  # SQS maximum
+# SQS keeps a received message hidden for at most 12 h in all: a job must end well before.
+MAX_JOB_SECONDS = 11 * 60 * 60
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 300
 
@@ -60,6 +62,11 @@ class JobContext:
     max_receives: int | None
     should_stop: Callable[[], bool]
     lease_lost: threading.Event | None = None
+    deadline: float | None = None  # time.monotonic() past which the job fails (DeadlineExceeded)
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DeadlineExceeded("the job ran past its time limit (FML_JOB_TIMEOUT_SECONDS)")
 
     @property
     def last_attempt(self) -> bool:
@@ -84,7 +91,14 @@ class QueueWorker:
         retry_base_seconds: int = RETRY_BASE_SECONDS,
         kind: str | None = None,
         leases: LeaseStore | None = None,
+        job_timeout_seconds: int = MAX_JOB_SECONDS,
     ) -> None:
+        if not 1 <= job_timeout_seconds <= MAX_JOB_SECONDS:
+            raise ConfigError(
+                f"FML_JOB_TIMEOUT_SECONDS must be from 1 to {MAX_JOB_SECONDS} (SQS keeps a message 12 h at most)",
+                {"value": job_timeout_seconds},
+            )
+        self.job_timeout_seconds = job_timeout_seconds
         self.sqs = sqs
         self.queue_url = queue_url
         self.handle = handle
@@ -110,6 +124,7 @@ class QueueWorker:
             visibility_timeout=settings.worker_visibility_timeout,
             wait_seconds=settings.worker_wait_seconds,
             retry_base_seconds=settings.worker_retry_base_seconds,
+            job_timeout_seconds=settings.job_timeout_seconds,
             kind=kind,
             leases=LeaseStore(clients.s3, status_bucket, ttl_seconds=settings.worker_visibility_timeout),
             **hooks,
@@ -174,6 +189,7 @@ class QueueWorker:
                 self._max_receives,
                 lambda: self.stop_requested.is_set() or lease_lost.is_set(),
                 lease_lost,
+                deadline=time.monotonic() + self.job_timeout_seconds,
             )
             with bind(job_id=job.job_id, model=job.model, kind=job.kind):
                 lease = None
@@ -322,10 +338,16 @@ class _Heartbeat:
     def _beat(self) -> None:
         with bind(**self.context):
             while not self.done.wait(self.interval):
+                # Two separate renewals: a failed visibility extension (SQS's 12 h cap, a blip)
+                # must not skip the lease's, nor the other way round.
                 try:
                     self.worker.extend(self.receipt)
-                    if self.lease is not None and self.worker.leases is not None:
-                        self.worker.leases.renew(self.lease)
+                except (BotoCoreError, ClientError) as exc:
+                    log.warning("visibility extension failed: %s", exc)
+                if self.lease is None or self.worker.leases is None:
+                    continue
+                try:
+                    self.worker.leases.renew(self.lease)
                 except (BotoCoreError, ClientError) as exc:
                     if error_code(exc) in CONFLICT_CODES:
                         # Another worker took the job over (we were cut off past the lease's TTL):
@@ -333,7 +355,7 @@ class _Heartbeat:
                         log.warning("job lease lost to another worker; stopping this attempt")
                         self.lease_lost.set()
                         return
-                    log.warning("heartbeat failed: %s", exc)
+                    log.warning("lease renewal failed: %s", exc)
 
 
 def main(build: Callable[[Settings, AwsClients], QueueWorker]) -> int:

@@ -333,6 +333,7 @@ def score_file(
     on_progress: Callable[[int], None] = lambda rows: None,
     should_stop: Callable[[], bool] = lambda: False,
     limits: ReadLimits = ReadLimits(),
+    check_deadline: Callable[[], None] = lambda: None,
 ) -> BatchResult:
     """Score one input object into local output/error files (the caller uploads them)."""
     ext = data_extension(ref.key)
@@ -346,7 +347,9 @@ def score_file(
         )
     with contextlib.closing(obj["Body"]) as stream:
         try:
-            result = _score_stream(stream, ext, loaded, workdir, chunk_rows, on_progress, should_stop, limits)
+            result = _score_stream(
+                stream, ext, loaded, workdir, chunk_rows, on_progress, should_stop, limits, check_deadline
+            )
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # the file itself cannot be decoded
             raise InvalidInput(f"cannot read the {ext[1:]} file: {str(exc).splitlines()[0][:300]}") from exc
     if result.rows_total == 0:
@@ -363,6 +366,7 @@ def _score_stream(
     on_progress: Callable[[int], None],
     should_stop: Callable[[], bool],
     limits: ReadLimits,
+    check_deadline: Callable[[], None],
 ) -> BatchResult:
     if ext == ".parquet":
         local = workdir / "input.parquet"
@@ -386,6 +390,7 @@ def _score_stream(
             for chunk in chunks:
                 if should_stop():
                     raise JobInterrupted("batch scoring interrupted by shutdown")
+                check_deadline()
                 result.rows_total += len(chunk.errors) + len(chunk.frame)
                 failed = list(chunk.errors)
                 scored = chunk.frame

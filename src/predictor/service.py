@@ -51,6 +51,7 @@ class BatchService:
                 on_progress=lambda rows: self.jobs.progress(record, progress={"rows_done": rows}),
                 should_stop=ctx.should_stop,
                 limits=ReadLimits.from_settings(self.settings),
+                check_deadline=ctx.check_deadline,
             )
             meta = {"job_id": job.job_id, "model_version": loaded.version, "input_version": job.input.version_id or ""}
             ext = output_key[output_key.rfind(".") :]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from fmlcore.errors import InvalidInput, PayloadTooLarge
+from fmlcore.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge
 from fmlcore.jobs import InputRef, JobMessage, get_input
 from fmlcore.layout import data_extension, model_key, s3_uri
 from fmlcore.lifecycle import JobLifecycle
@@ -22,7 +22,7 @@ from fmlcore.settings import Settings
 from fmlcore.status import StatusStore
 from fmlcore.tabular import read_table
 from fmlcore.worker import JobContext, JobInterrupted
-from trainer.training import Interrupted, TrainOptions, prepare, train
+from trainer.training import BudgetExceeded, Interrupted, TrainOptions, prepare, train
 
 log = logging.getLogger("fml.trainer")
 
@@ -127,7 +127,14 @@ class TrainingService:
             self.jobs.succeed(record, model_version=done, note="recovered after a crash")
             return
         record = self.jobs.start(record, ctx)
-        result = self.train(job, should_stop=ctx.should_stop)
+        try:
+            result = self.train(job, deadline=ctx.deadline, should_stop=ctx.should_stop)
+        except BudgetExceeded as exc:
+            raise DeadlineExceeded(
+                f"{exc}: the job ran past its time limit of {self.settings.job_timeout_seconds} s "
+                "(FML_JOB_TIMEOUT_SECONDS); fewer rounds or a shallower model would fit",
+                {"limit_seconds": self.settings.job_timeout_seconds},
+            ) from exc
         self.succeed(record, result)
 
     def succeed(self, record: dict[str, Any], result: TrainResult) -> dict[str, Any]:

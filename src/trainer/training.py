@@ -104,8 +104,39 @@ KNOWN_PARAMS = frozenset(
         "top_k",
     ]
 )
-# Set by the platform from the data; a user value would contradict it.
-RESERVED_PARAMS = frozenset({"num_class"})
+# Set by the platform (from the data, or from the task's cores), or turning training into
+# something else (updating an existing model): a user value is refused.
+RESERVED_PARAMS = frozenset({"num_class", "nthread", "updater", "process_type", "refresh_leaf"})
+# Size-like params, bounded so that one job cannot ask for unbounded work or memory per round
+# (the job's time limit bounds the rounds). (low, high, integer?)
+PARAM_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "max_depth": (1, 20, True),
+    "max_leaves": (0, 65_536, True),
+    "max_bin": (2, 1_024, True),
+    "num_parallel_tree": (1, 20, True),
+    "max_cat_to_onehot": (1, 256, True),
+    "max_cat_threshold": (1, 1_024, True),
+    "max_cached_hist_node": (1, 65_536, True),
+    "lambdarank_num_pair_per_sample": (1, 100, True),
+    "top_k": (0, 1_000, True),
+    "eta": (0, 1, False),
+    "learning_rate": (0, 1, False),
+    "subsample": (0, 1, False),
+    "colsample_bytree": (0, 1, False),
+    "colsample_bylevel": (0, 1, False),
+    "colsample_bynode": (0, 1, False),
+    "rate_drop": (0, 1, False),
+    "skip_drop": (0, 1, False),
+}
+# Params with a closed set of values on this platform (CPU tasks; no exact method, which scans
+# every split of every feature).
+ALLOWED_VALUES: dict[str, frozenset[str]] = {
+    "tree_method": frozenset({"hist", "approx", "auto"}),
+    "device": frozenset({"cpu"}),
+    "booster": frozenset({"gbtree", "dart", "gblinear"}),
+    "grow_policy": frozenset({"depthwise", "lossguide"}),
+}
+MAX_NUM_BOOST_ROUND = 10_000
 
 
 class BudgetExceeded(Exception):
@@ -136,7 +167,11 @@ class TrainOptions:
             raise InvalidInput(f"unknown XGBoost param(s): {', '.join(unknown)}", {"unknown": unknown})
         reserved = sorted(set(params) & RESERVED_PARAMS)
         if reserved:
-            raise InvalidInput(f"param(s) set from the data, not by hand: {', '.join(reserved)}", {"params": reserved})
+            raise InvalidInput(
+                f"param(s) set by the platform, not by hand: {', '.join(reserved)}", {"params": reserved}
+            )
+        for name, value in params.items():
+            _check_param(name, value)
         ignore = options.get("ignore_columns") or ()
         if isinstance(ignore, str):
             ignore = [c.strip() for c in ignore.split(",") if c.strip()]
@@ -144,7 +179,7 @@ class TrainOptions:
             target=str(options.get("target") or DEFAULT_TARGET),
             objective=options.get("objective") or params.get("objective"),
             params={k: v for k, v in params.items() if k != "objective"},
-            num_boost_round=_int_option(options, "num_boost_round", DEFAULT_NUM_BOOST_ROUND, 1, 100_000),
+            num_boost_round=_int_option(options, "num_boost_round", DEFAULT_NUM_BOOST_ROUND, 1, MAX_NUM_BOOST_ROUND),
             early_stopping_rounds=_int_option(
                 options, "early_stopping_rounds", DEFAULT_EARLY_STOPPING_ROUNDS, 1, 10_000
             ),
@@ -152,6 +187,20 @@ class TrainOptions:
             ignore_columns=tuple(str(c) for c in ignore),
         )
         return opts
+
+
+def _check_param(name: str, value: Any) -> None:
+    """A bounded or closed-set param must be within its bounds or set (InvalidInput naming them)."""
+    if name in PARAM_BOUNDS:
+        low, high, integer = PARAM_BOUNDS[name]
+        kind = int if integer else int | float
+        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+            what = "a whole number" if integer else "a number"
+            raise InvalidInput(f"param {name} must be {what} from {low} to {high}, not {value!r}", {"param": name})
+    if name in ALLOWED_VALUES and value not in ALLOWED_VALUES[name]:
+        raise InvalidInput(
+            f"param {name} must be one of {', '.join(sorted(ALLOWED_VALUES[name]))}, not {value!r}", {"param": name}
+        )
 
 
 def _int_option(options: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -262,8 +311,8 @@ def train(
     """Fit a booster with early stopping on a seeded holdout; metadata has metrics and params."""
     started = time.perf_counter()
     params = {**DEFAULT_PARAMS, **(opts.params or {}), "objective": prepared.objective}
-    if nthread:
-        params.setdefault("nthread", nthread)
+    if nthread:  # the platform's, never the caller's (refused above): 0 leaves XGBoost all cores
+        params["nthread"] = nthread
     if prepared.classes is not None and prepared.objective.startswith("multi:"):
         params["num_class"] = len(prepared.classes)
     train_idx, valid_idx = split(len(prepared.label), opts.validation_fraction)

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from fmlcore.errors import NotFound
 from fmlcore.jobs import InputRef, JobMessage, job_id_for
 from fmlcore.model_store import ModelStore
 from fmlcore.status import StatusStore
@@ -107,6 +108,29 @@ def test_sigterm_mid_job_exits_0_and_releases(user, aws, settings, start_proc, p
     assert len(models.list_versions(model)) == 1
     report(capsys, "SIGTERM mid-job", submitted=1, succeeded=1, lost=0, duplicated=0,
            exit_code=0, exit_seconds=round(exit_seconds, 2), state_after_stop=released["state"])  # fmt: skip
+
+
+def test_a_job_past_its_time_limit_fails_for_good(user, settings, start_proc, proc_env, models, train_statuses,
+                                                  slow_dataset, unique, capsys):  # fmt: skip
+    """FML_JOB_TIMEOUT_SECONDS=3: a long training (minutes) fails on its first attempt with DeadlineExceeded
+    and writes no version; control: a short job on the same worker succeeds."""
+    start_worker(start_proc, proc_env, "trainer", f"trainer-deadline-{unique}", FML_JOB_TIMEOUT_SECONDS="3")
+    short_key, long_key = f"quick-{unique}/data.csv", f"slow-{unique}/data.csv"
+    short = drop(user, settings.datasets_bucket, short_key, SAMPLE, target="churned", num_boost_round="10")
+    done = wait_state(train_statuses, job_id_for("train", settings.datasets_bucket, short_key, short))
+    assert done["state"] == "succeeded", done
+    started = time.monotonic()
+    endless = {**SLOW_TRAINING, "num_boost_round": "5000", "early_stopping_rounds": "5000",
+               "params": '{"max_depth": 12, "eta": 0.01}'}  # fmt: skip
+    version = drop(user, settings.datasets_bucket, long_key, slow_dataset, **endless)
+    failed = wait_state(train_statuses, job_id_for("train", settings.datasets_bucket, long_key, version))
+    assert failed["state"] == "failed" and failed["error"]["type"] == "DeadlineExceeded", failed
+    assert failed["attempts"] == 1, failed
+    assert "FML_JOB_TIMEOUT_SECONDS" in failed["error"]["message"]
+    with pytest.raises(NotFound):
+        models.list_versions(f"slow-{unique}")
+    report(capsys, "job past its time limit", limit_s=3, failed_after_s=round(time.monotonic() - started, 1),
+           attempts=failed["attempts"], versions_written=0, control_succeeded=1)  # fmt: skip
 
 
 def test_poison_messages_are_dropped_and_the_worker_goes_on(user, aws, settings, start_proc, proc_env, models,

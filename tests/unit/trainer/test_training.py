@@ -83,7 +83,18 @@ def test_rows_without_target_are_dropped_and_counted():
     ("options", "problem"),
     [
         ({"params": {"max_dept": 3}}, "unknown XGBoost param"),
-        ({"params": {"num_class": 3}}, "set from the data"),
+        ({"params": {"num_class": 3}}, "set by the platform"),
+        ({"params": {"nthread": 64}}, "set by the platform"),
+        ({"params": {"process_type": "update"}}, "set by the platform"),
+        ({"params": {"max_depth": 1000}}, "max_depth must be a whole number from 1 to 20"),
+        ({"params": {"max_depth": 0}}, "max_depth"),
+        ({"params": {"num_parallel_tree": 10_000}}, "num_parallel_tree"),
+        ({"params": {"max_bin": 10**7}}, "max_bin"),
+        ({"params": {"max_leaves": 10**9}}, "max_leaves"),
+        ({"params": {"eta": 5}}, "eta must be a number from 0 to 1"),
+        ({"params": {"tree_method": "exact"}}, "tree_method must be one of approx, auto, hist"),
+        ({"params": {"device": "cuda"}}, "device must be one of cpu"),
+        ({"num_boost_round": 1_000_000}, "num_boost_round must be a whole number from 1 to 10000"),
         ({"params": [1]}, "JSON object"),
         ({"num_boost_round": 0}, "num_boost_round"),
         ({"validation_fraction": 0.9}, "validation_fraction"),
@@ -94,8 +105,20 @@ def test_bad_options_are_rejected(options, problem):
         TrainOptions.from_job(options)
 
 
+def test_bounded_params_within_their_bounds_are_kept():  # the control of the refusals above
+    opts = TrainOptions.from_job(
+        {"params": {"max_depth": 20, "max_bin": 1024, "tree_method": "approx", "eta": 0.3}, "num_boost_round": 10_000}
+    )
+    assert opts.params == {"max_depth": 20, "max_bin": 1024, "tree_method": "approx", "eta": 0.3}
+
+
+def test_the_platform_sets_nthread():
+    opts = TrainOptions.from_job({"num_boost_round": 5})
+    assert train(prepare(frame(), opts), opts, nthread=2).metadata["params"]["nthread"] == 2
+
+
 def test_xgboost_rejecting_a_param_value_is_invalid_input():
-    opts = TrainOptions.from_job({"params": {"max_depth": -3}})
+    opts = TrainOptions.from_job({"params": {"min_child_weight": -3}})
     with pytest.raises(InvalidInput, match="XGBoost rejected"):
         train(prepare(frame(), opts), opts)
 
