@@ -2,6 +2,14 @@
 
 from fmlcore.openapi import MODEL, document, error_responses, ok, path_param
 
+CHURN_RECORD = {
+    "tenure_months": 42,
+    "monthly_charges": 69.07,
+    "support_calls": 0,
+    "contract": "two-year",
+    "payment_method": "mailed-check",
+    "has_internet": "yes",
+}
 PREDICTION = {
     "type": "object",
     "properties": {
@@ -43,9 +51,17 @@ SPEC = document(
                                     "version": {"type": "string"},
                                 },
                                 "additionalProperties": False,
-                            }
+                            },
+                            # For the churn model of the README and the demo (samples/churn.csv).
+                            "examples": {
+                                "records": {"value": {"records": [CHURN_RECORD]}},
+                                "instances": {"value": {"instances": [list(CHURN_RECORD.values())]}},
+                            },
                         },
-                        "text/csv": {"schema": {"type": "string"}},
+                        "text/csv": {
+                            "schema": {"type": "string"},
+                            "example": ",".join(CHURN_RECORD) + "\n" + ",".join(map(str, CHURN_RECORD.values())) + "\n",
+                        },
                     },
                 },
                 "responses": {
