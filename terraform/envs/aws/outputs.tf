@@ -84,3 +84,8 @@ output "user_role_arn" {
   description = "ARN of the platform's user role (grant your users sts:AssumeRole on it)."
   value       = module.platform.user_role_arn
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the alarms: subscribe to it (aws sns subscribe --protocol email ...)."
+  value       = module.alarms.topic_arn
+}

@@ -217,3 +217,21 @@ module "worker" {
 
   tags = local.tags
 }
+
+# ---------------------------------------------------------------------------- alarms
+module "alarms" {
+  source = "../../modules/alarms"
+
+  name               = local.prefix
+  dead_letter_queues = module.platform.dead_letter_queue_names
+  function_names     = module.platform.functions
+  api_target_groups = {
+    for name in keys(local.services) : name => {
+      load_balancer = module.alb.arn_suffix
+      target_group  = module.alb.target_group_arn_suffixes[name]
+    }
+  }
+  alarm_topic_arn = var.alarm_topic_arn
+
+  tags = local.tags
+}

@@ -229,3 +229,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the alarms notify (dead letters, function errors, API 5xx); null creates <project>-<environment>-alarms."
+  type        = string
+  default     = null
+}

@@ -55,3 +55,8 @@ output "urls" {
   description = "Base URLs of the services on the load balancer, by service (reachable inside the VPC)."
   value       = { for k, s in var.services : k => "${lower(local.protocol)}://${aws_lb.this.dns_name}:${s.port}" }
 }
+
+output "target_group_arn_suffixes" {
+  description = "ARN suffixes of the target groups by service (CloudWatch's TargetGroup dimension)."
+  value       = { for k, tg in aws_lb_target_group.this : k => tg.arn_suffix }
+}

@@ -45,3 +45,11 @@ output "user_role_arn" {
   description = "ARN of the platform's user role."
   value       = module.iam.user_role_arn
 }
+
+output "dead_letter_queue_names" {
+  description = "Dead-letter queue names: train_dlq, predict_dlq (jobs), enqueue_dlq (S3 events the functions failed on)."
+  value = merge(
+    { for kind, queue in module.queue : "${kind}_dlq" => queue.dlq_name },
+    { enqueue_dlq = aws_sqs_queue.enqueue_dlq.name },
+  )
+}

@@ -152,6 +152,16 @@ run "whole_stack_plans" {
   }
 
   assert {
+    condition = (
+      keys(module.alarms.alarm_names) == ["api_5xx", "dead_letters", "function_errors"]
+      && length(module.alarms.alarm_names.dead_letters) == 3
+      && length(module.alarms.alarm_names.function_errors) == 2
+      && length(module.alarms.alarm_names.api_5xx) == 2
+    )
+    error_message = "The stack must alarm on its three dead-letter queues, both functions and both APIs."
+  }
+
+  assert {
     condition     = output.ecr_registry == "111122223333.dkr.ecr.us-east-1.amazonaws.com"
     error_message = "ecr_registry must be the registry host of the repositories."
   }
