@@ -57,6 +57,11 @@ def job_id_for(kind: str, bucket: str, key: str, version_id: str | None) -> str:
     return f"{kind}-{digest[:32]}"
 
 
+def job_id_for_event(kind: str, bucket: str, key: str, version_id: str | None, sequencer: str | None) -> str:
+    """The job id of an S3 event's object: by its version, else by the event's sequencer."""
+    return job_id_for(kind, bucket, key, version_id or f"seq:{sequencer or ''}")
+
+
 @dataclass(frozen=True)
 class InputRef:
     bucket: str

@@ -74,6 +74,11 @@ def status_key(job_id: str) -> str:
     return f"{JOBS_PREFIX}{job_id}.json"
 
 
+def dead_key(job_id: str) -> str:
+    """The index entry of a dead-lettered job (empty object; `make redrive` lists them)."""
+    return f"{JOBS_PREFIX}dead/{job_id}"
+
+
 def online_prediction_key(model: str, prediction_id: str, at: datetime) -> str:
     return f"online/{model}/{at:%Y/%m/%d}/{prediction_id}.json"
 

@@ -12,12 +12,10 @@ from typing import Any
 
 from fmlcore.errors import FmlError
 from fmlcore.jobs import JobMessage
-from fmlcore.status import FAILED, QUEUED, RUNNING, SUCCEEDED, StatusStore, new_record, transition
+from fmlcore.status import FAILED, QUEUED, RUNNING, SUCCEEDED, StatusStore, died_silently, new_record, transition
 from fmlcore.worker import JobContext
 
 log = logging.getLogger("fml.jobs")
-
-DEAD_LETTERED = "DeadLettered"
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
@@ -38,13 +36,17 @@ class JobLifecycle:
         if record["state"] == SUCCEEDED:
             log.info("job already succeeded; nothing to do")
             return False
-        if record["state"] == FAILED and (record.get("error") or {}).get("type") != DEAD_LETTERED:
+        if record["state"] == FAILED:
             log.info("job already failed permanently; nothing to do")
             return False
-        return True
+        return True  # queued, a running one whose worker died, or a dead-lettered one redriven
 
     def start(self, record: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-        return self.statuses.put(transition(record, RUNNING, note=f"receive {ctx.receive_count}"))
+        fields: dict[str, Any] = {}
+        if record["state"] == RUNNING:  # the attempt before this one ended without a word
+            fields["last_error"] = died_silently(record)
+            log.warning("the previous attempt stopped without reporting (killed? out of memory?)")
+        return self.statuses.put(transition(record, RUNNING, note=f"receive {ctx.receive_count}", **fields))
 
     def progress(self, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
         return self.statuses.put({**record, **fields})
@@ -57,17 +59,13 @@ class JobLifecycle:
         self.statuses.put(transition(self.record(job), FAILED, error=error_dict(exc)))
 
     def on_retry(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
+        """The attempt failed and SQS will deliver the message again, or (after the last attempt)
+        move it to the dead-letter queue, where the dead-letter function marks the job
+        `dead_lettered` with this error."""
         record = self.record(job)
-        if ctx.last_attempt:
-            error = {
-                "type": DEAD_LETTERED,
-                "message": f"gave up after {ctx.receive_count} attempts; the job is in the dead-letter queue: {exc}",
-                "details": {"last_error": error_dict(exc)},
-            }
-            self.statuses.put(transition(record, FAILED, error=error))
-        else:
-            note = f"attempt {ctx.receive_count} failed ({type(exc).__name__}: {str(exc)[:200]}); will retry"
-            self.statuses.put(transition(record, QUEUED, note=note))
+        then = "the message goes to the dead-letter queue" if ctx.last_attempt else "will retry"
+        note = f"attempt {ctx.receive_count} failed ({type(exc).__name__}: {str(exc)[:200]}); {then}"
+        self.statuses.put(transition(record, QUEUED, note=note, last_error=error_dict(exc)))
 
     def on_released(self, job: JobMessage, ctx: JobContext) -> None:
         self.statuses.put(transition(self.record(job), QUEUED, note="released: worker shutting down"))

@@ -2,10 +2,12 @@
 
     python -m fmlcore.redrive train predict [--max N]
 
-The job's status record goes back to `queued` with a note (keeping the history of its
-attempts) before its message is sent back to the source queue, then the message is deleted
-from the dead-letter queue (send first, so a crash in between can only duplicate a job, and
-jobs are idempotent).
+The dead-letter function has marked each such job `dead_lettered` and indexed it under
+`_jobs/dead/`; its status record holds the whole job message. For each: the record goes back
+to `queued` with a note (keeping the history of its attempts), the message is sent again,
+then the index entry is deleted (send first, so a crash in between can only duplicate a job,
+and jobs are idempotent). Messages still waiting in the dead-letter queue itself (the
+function has not taken them yet, or runs nowhere) are moved back the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fmlcore.errors import FmlError
 from fmlcore.jobs import JobMessage
 from fmlcore.logs import bind, configure_logging
 from fmlcore.settings import Settings
-from fmlcore.status import QUEUED, StatusStore, transition
+from fmlcore.status import DEAD_LETTERED, QUEUED, StatusStore, message_of, transition
 
 log = logging.getLogger("fml.redrive")
 
@@ -38,6 +40,17 @@ def redrive(sqs: Any, s3: Any, settings: Settings, kind: str, limit: int | None 
     queue, dlq = settings.require(queue_attr), settings.require(dlq_attr)
     statuses = StatusStore(s3, settings.require(bucket_attr))
     moved: list[str] = []
+    for job_id in statuses.dead_job_ids():
+        if limit is not None and len(moved) >= limit:
+            return moved
+        with bind(job_id=job_id):
+            record = statuses.get(job_id)
+            if record is not None and record["state"] == DEAD_LETTERED:
+                statuses.put(transition(record, QUEUED, note="redriven from the dead-letter queue"))
+                sqs.send_message(QueueUrl=queue, MessageBody=message_of(record).to_json())
+                moved.append(job_id)
+                log.info("job redriven", extra={"kind": kind})
+            statuses.unmark_dead(job_id)
     while limit is None or len(moved) < limit:
         wanted = 10 if limit is None else min(10, limit - len(moved))
         batch = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=wanted, WaitTimeSeconds=1, VisibilityTimeout=60)

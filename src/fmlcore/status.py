@@ -1,7 +1,9 @@
 """Job status records: `_jobs/<job_id>.json` in the bucket the job writes to.
 
 A record is queryable from the moment the job is accepted (`queued`), then moves through
-`running` to `succeeded` or `failed`. Every transition is appended to `history`, so a
+`running` to `succeeded` or `failed`, or to `dead_lettered` when its message reached the
+dead-letter queue (the dead-letter function writes that, also for a worker that was killed;
+`make redrive` moves the job back to `queued`). Every transition is appended to `history`, so a
 redelivered or redriven job keeps the trace of its attempts. The bucket is versioned, so
 every earlier state also survives as an object version.
 """
@@ -17,11 +19,28 @@ from botocore.exceptions import ClientError
 from fmlcore.aws import is_not_found
 from fmlcore.errors import NotFound
 from fmlcore.jobs import JobMessage, isoformat, utcnow
-from fmlcore.layout import status_key
+from fmlcore.layout import dead_key, status_key
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
-FINAL_STATES = (SUCCEEDED, FAILED)
+DEAD_LETTERED = "dead_lettered"
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, DEAD_LETTERED)
+FINAL_STATES = (SUCCEEDED, FAILED, DEAD_LETTERED)
+
+
+def message_of(record: dict[str, Any]) -> JobMessage:
+    """The job message a status record was made from (every field of it is in the record)."""
+    fields = ("job_id", "kind", "model", "input", "options", "source", "submitted_at")
+    return JobMessage.from_dict({k: record[k] for k in fields if record.get(k) is not None})
+
+
+def died_silently(record: dict[str, Any]) -> dict[str, Any]:
+    """The error of an attempt that left its record `running`: its worker was killed."""
+    return {
+        "type": "WorkerDied",
+        "message": f"attempt {record.get('attempts')} stopped without reporting an error: "
+        "the worker was killed (out of memory? SIGKILL? its task stopped?)",
+        "details": {"started_at": record.get("started_at")},
+    }
 
 
 def new_record(msg: JobMessage) -> dict[str, Any]:
@@ -65,7 +84,7 @@ def transition(record: dict[str, Any], state: str, note: str | None = None, **fi
     step = {"state": state, "at": now, "attempt": updated.get("attempts", 0)}
     if note:
         step["note"] = note
-    if state == FAILED and updated.get("error"):
+    if state in (FAILED, DEAD_LETTERED) and updated.get("error"):
         step["error"] = updated["error"].get("message")
     updated["history"] = [*record.get("history", []), step]
     return updated
@@ -95,6 +114,20 @@ class StatusStore:
         if record is None:
             raise NotFound(f"no job {job_id!r}", {"job_id": job_id})
         return record
+
+    # Dead-lettered jobs are also indexed under _jobs/dead/, so `make redrive` finds them
+    # without reading every status record.
+    def mark_dead(self, job_id: str) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=dead_key(job_id), Body=b"")
+
+    def unmark_dead(self, job_id: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=dead_key(job_id))
+
+    def dead_job_ids(self) -> list[str]:
+        ids = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=dead_key("")):
+            ids += [obj["Key"].rsplit("/", 1)[1] for obj in page.get("Contents", [])]
+        return ids
 
     def put(self, record: dict[str, Any]) -> dict[str, Any]:
         self.s3.put_object(

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from fmlcore.aws import AwsClients, is_not_found
 from fmlcore.errors import InvalidInput
-from fmlcore.jobs import InputRef, JobMessage, job_id_for, options_from_metadata
+from fmlcore.jobs import InputRef, JobMessage, job_id_for_event, options_from_metadata
 from fmlcore.layout import RESERVED_PREFIX, data_extension, model_from_key
 from fmlcore.logs import bind, configure_logging
 from fmlcore.settings import Settings
@@ -74,7 +74,7 @@ def _enqueue_record(
         return _skip(exc.message, bucket=bucket, key=key)
 
     version_id = obj.get("versionId")
-    job_id = job_id_for(kind, bucket, key, version_id or f"seq:{obj.get('sequencer', '')}")
+    job_id = job_id_for_event(kind, bucket, key, version_id, obj.get("sequencer"))
     with bind(job_id=job_id, model=model, bucket=bucket, key=key, version_id=version_id):
         existing = statuses.get(job_id)
         if existing is not None and existing["state"] != QUEUED:

@@ -9,7 +9,6 @@ import pytest
 from fmlcore.jobs import job_id_for
 from fmlcore.model_store import ModelStore
 from fmlcore.status import StatusStore
-from tests.integration.conftest import wait_for
 
 from .helpers import csv_bytes, report, start_worker, trained_model, versions, wait_state
 from .proxy import TcpProxy
@@ -84,20 +83,10 @@ def test_dead_lettered_job_succeeds_after_redrive(aws, settings, start_proc, pro
         "VersionId"
     ]
     job_id = job_id_for("predict", settings.inference_bucket, key, version)
-    dead = wait_state(statuses, job_id, ("failed",), timeout=90)
+    dead = wait_state(statuses, job_id, ("dead_lettered",), timeout=90)
     assert dead["error"]["type"] == "DeadLettered"
-    wait_for(
-        lambda: (
-            int(
-                aws.sqs.get_queue_attributes(
-                    QueueUrl=settings.predict_dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
-                )["Attributes"]["ApproximateNumberOfMessages"]
-            )
-            > 0
-        ),
-        30,
-        what="the message in the dead-letter queue",
-    )
+    assert dead["error"]["details"]["last_error"]["type"] != "WorkerDied"  # the attempts said why
+    assert job_id in statuses.dead_job_ids()
     attempts_before = dead["attempts"]
 
     trained_model(models, model)  # the fix: a good model version on top
@@ -105,6 +94,8 @@ def test_dead_lettered_job_succeeds_after_redrive(aws, settings, start_proc, pro
     record = wait_state(statuses, job_id, ("succeeded",), timeout=60)
     states = [h["state"] for h in record["history"]]
     assert states.count("running") == attempts_before + 1
-    assert "failed" in states and any(h.get("note") == "redriven from the dead-letter queue" for h in record["history"])
+    assert "dead_lettered" in states
+    assert any(h.get("note") == "redriven from the dead-letter queue" for h in record["history"])
+    assert job_id not in statuses.dead_job_ids()
     report(capsys, "DLQ redrive", submitted=1, dead_lettered=1, redriven=1, succeeded=1, lost=0, duplicated=0,
            attempts=record["attempts"])  # fmt: skip

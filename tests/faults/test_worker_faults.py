@@ -110,6 +110,34 @@ def test_sigterm_mid_job_exits_0_and_releases(user, aws, settings, start_proc, p
            exit_code=0, exit_seconds=round(exit_seconds, 2), state_after_stop=released["state"])  # fmt: skip
 
 
+def test_a_job_whose_every_worker_is_killed_ends_dead_lettered(user, settings, start_proc, proc_env, train_statuses,
+                                                               slow_dataset, unique, capsys):  # fmt: skip
+    """SIGKILL (as the OOM killer would) on every attempt: no failure hook ever runs, yet the
+    job ends `dead_lettered`, its last error saying the worker died, not `running` forever."""
+    key = f"killed-{unique}/data.csv"
+    version = drop(user, settings.datasets_bucket, key, slow_dataset, **SLOW_TRAINING)
+    job_id = job_id_for("train", settings.datasets_bucket, key, version)
+    attempts = 0
+    while True:
+        worker = start_worker(start_proc, proc_env, "trainer", f"trainer-killed-{unique}-{attempts}")
+        record = wait_for(
+            lambda seen=attempts: (r := train_statuses.get(job_id)) and (r["state"] == "dead_lettered" or (
+                r["state"] == "running" and r["attempts"] > seen)) and r,
+            90, interval=0.2, what="the next attempt, or the dead letter",
+        )  # fmt: skip
+        if record["state"] == "dead_lettered":
+            break
+        attempts = record["attempts"]
+        worker.signal(signal.SIGKILL)
+        worker.proc.wait(timeout=10)
+    assert record["error"]["type"] == "DeadLettered", record
+    assert record["error"]["details"]["last_error"]["type"] == "WorkerDied", record["error"]
+    assert attempts == 3  # maxReceiveCount of the local stack
+    assert job_id in train_statuses.dead_job_ids()
+    report(capsys, "SIGKILL on every attempt", attempts=attempts, state=record["state"],
+           last_error=record["error"]["details"]["last_error"]["type"])  # fmt: skip
+
+
 def test_a_job_past_its_time_limit_fails_for_good(user, settings, start_proc, proc_env, models, train_statuses,
                                                   slow_dataset, unique, capsys):  # fmt: skip
     """FML_JOB_TIMEOUT_SECONDS=3: a long training (minutes) fails on its first attempt with DeadlineExceeded

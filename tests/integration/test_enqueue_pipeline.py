@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from fmlcore.jobs import JobMessage, job_id_for
+from fmlcore.jobs import InputRef, JobMessage, job_id_for
 from fmlcore.status import StatusStore
 
 from .conftest import receive_until
@@ -17,11 +17,11 @@ def _drop(aws, bucket, key, body=b"a,b\n1,2\n", **metadata):
     return aws.s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)["VersionId"]
 
 
-def _wait_status(statuses: StatusStore, job_id: str, timeout: float = 10.0):
+def _wait_status(statuses: StatusStore, job_id: str, timeout: float = 10.0, state: str | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = statuses.get(job_id)
-        if record is not None:
+        if record is not None and (state is None or record["state"] == state):
             return record
         time.sleep(0.2)
     return None
@@ -67,26 +67,28 @@ def test_unsupported_file_makes_no_job(user, aws, settings, unique):
     assert not any(key in body for body in seen)
 
 
-def test_message_received_without_delete_ends_in_the_dlq(aws, settings, unique):
+def test_message_received_without_delete_ends_dead_lettered(aws, settings, unique):
+    """A worker that takes the message and dies, maxReceiveCount times: SQS moves it to the
+    dead-letter queue, and the dead-letter function marks the job `dead_lettered` and indexes it."""
     attrs = aws.sqs.get_queue_attributes(QueueUrl=settings.train_queue_url, AttributeNames=["RedrivePolicy"])
     max_receives = int(json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
-    body = json.dumps({"poison": unique})
-    aws.sqs.send_message(QueueUrl=settings.train_queue_url, MessageBody=body)
+    job = JobMessage.new("train", f"dl-{unique}", InputRef(settings.datasets_bucket, f"dl-{unique}/x.csv", "v1"))
+    aws.sqs.send_message(QueueUrl=settings.train_queue_url, MessageBody=job.to_json())
 
     receives = 0
     for _ in range(max_receives):
-        message = receive_until(aws.sqs, settings.train_queue_url, lambda m: m["Body"] == body, visibility=1)
+        message = receive_until(aws.sqs, settings.train_queue_url, lambda m: job.job_id in m["Body"], visibility=1)
         assert message is not None
         receives += 1
         time.sleep(1.1)  # let the visibility timeout lapse without deleting: a worker that died
     assert receives == max_receives
     # A further receive is past maxReceiveCount: SQS moves the message instead of delivering it.
-    assert receive_until(aws.sqs, settings.train_queue_url, lambda m: m["Body"] == body, timeout=3) is None
+    assert receive_until(aws.sqs, settings.train_queue_url, lambda m: job.job_id in m["Body"], timeout=3) is None
 
-    dead = receive_until(aws.sqs, settings.train_dlq_url, lambda m: m["Body"] == body, timeout=10)
-    assert dead is not None, "message did not reach the dead-letter queue"
-    assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= max_receives
-    aws.sqs.delete_message(QueueUrl=settings.train_dlq_url, ReceiptHandle=dead["ReceiptHandle"])
+    statuses = StatusStore(aws.s3, settings.models_bucket)
+    record = _wait_status(statuses, job.job_id, timeout=30, state="dead_lettered")
+    assert record is not None and record["error"]["type"] == "DeadLettered", statuses.get(job.job_id)
+    assert job.job_id in statuses.dead_job_ids()
 
 
 @pytest.mark.parametrize(
@@ -100,3 +102,32 @@ def test_only_the_main_queue_may_redrive_into_its_dlq(aws, settings, queue, dlq)
     assert json.loads(main["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"] == dead["Attributes"]["QueueArn"]
     allow = json.loads(dead["Attributes"]["RedriveAllowPolicy"])
     assert allow == {"redrivePermission": "byQueue", "sourceQueueArns": [main["Attributes"]["QueueArn"]]}
+
+
+def test_a_file_the_enqueue_function_gave_up_on_gets_a_failed_status(aws, settings, unique):
+    """The enqueue function's on-failure destination (the envelope Lambda sends there, around
+    the S3 event) reaches the dead-letter function, which fails the file's job with the error."""
+    key = f"ef-{unique}/rows.csv"
+    s3_event = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": settings.inference_bucket},
+                    "object": {"key": key, "versionId": "v-ef", "sequencer": "01"},
+                },
+            }
+        ]
+    }
+    envelope = {"requestContext": {"functionArn": "arn:aws:lambda:us-east-1:000000000000:function:enqueue",
+                                   "condition": "RetriesExhausted"},
+                "requestPayload": s3_event, "responseContext": {"functionError": "Unhandled"},
+                "responsePayload": {"errorMessage": f"boom-{unique}", "errorType": "RuntimeError"}}  # fmt: skip
+    enqueue_dlq = settings.train_dlq_url.replace("-train-dlq", "-enqueue-dlq")  # <prefix>-enqueue-dlq
+    aws.sqs.send_message(QueueUrl=enqueue_dlq, MessageBody=json.dumps(envelope))
+    job_id = job_id_for("predict", settings.inference_bucket, key, "v-ef")
+    record = _wait_status(StatusStore(aws.s3, settings.predictions_bucket), job_id, timeout=30, state="failed")
+    assert record is not None, "the enqueue failure left no status"
+    assert record["error"]["type"] == "EnqueueFailed" and f"boom-{unique}" in record["error"]["message"]
+    assert record["input"] == {"bucket": settings.inference_bucket, "key": key, "version_id": "v-ef"}

@@ -222,9 +222,10 @@ module "worker" {
 module "alarms" {
   source = "../../modules/alarms"
 
-  name               = local.prefix
-  dead_letter_queues = module.platform.dead_letter_queue_names
-  function_names     = module.platform.functions
+  name                 = local.prefix
+  dead_letter_queues   = module.platform.dead_letter_queue_names
+  dead_letter_function = module.platform.dead_letter_function
+  function_names       = merge(module.platform.functions, { dead_letter = module.platform.dead_letter_function })
   api_target_groups = {
     for name in keys(local.services) : name => {
       load_balancer = module.alb.arn_suffix

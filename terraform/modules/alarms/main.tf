@@ -35,6 +35,26 @@ resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   tags = var.tags
 }
 
+# The dead-letter function consumes the dead-letter queues within seconds (the queues' own
+# alarms then catch it failing): that it ran at all means a job was dead-lettered or a file
+# could not be enqueued. `make redrive` lists and moves the jobs back (docs/reliability.md).
+resource "aws_cloudwatch_metric_alarm" "dead_letters_recorded" {
+  alarm_name          = "${var.name}-dead-letters-recorded"
+  alarm_description   = "A job was dead-lettered (status dead_lettered) or a file could not be enqueued (status failed): see the job's status and logs."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Invocations"
+  dimensions          = { FunctionName = var.dead_letter_function }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.topic_arn]
+
+  tags = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
   for_each = var.function_names
 

@@ -8,6 +8,11 @@ variable "dead_letter_queues" {
   type        = map(string)
 }
 
+variable "dead_letter_function" {
+  description = "Name of the dead-letter function: an alarm when it runs (something was dead-lettered)."
+  type        = string
+}
+
 variable "function_names" {
   description = "Lambda function names by label: an alarm each on any error."
   type        = map(string)

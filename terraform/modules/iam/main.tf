@@ -9,8 +9,8 @@ locals {
   region       = data.aws_region.current.name
 
   # A function's log group is /aws/lambda/<function name> (created by the s3_trigger module).
-  enqueue_log_groups = [
-    for fn in var.enqueue_function_names : "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${fn}:*"
+  function_log_groups = [
+    for fn in var.function_names : "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${fn}:*"
   ]
 
   datasets    = var.bucket_arns.datasets
@@ -84,16 +84,19 @@ locals {
       { sid = "ListPredictions", actions = ["s3:ListBucket", "s3:ListBucketVersions"], resources = [local.predictions] },
     ], local.kms)
 
-    # The S3 -> SQS enqueue functions (one role for both kinds): reads the new object's
-    # metadata, records the job as queued, sends the message. Reads the record first so a
-    # re-delivered event never rewinds a running or finished job; ListBucket lets S3 answer a
-    # missing key with 404, not 403.
+    # The platform's functions. The S3 -> SQS enqueue functions (both kinds): read the new
+    # object's metadata, record the job as queued, send the message; the record is read first
+    # so a re-delivered event never rewinds a running or finished job, and ListBucket lets S3
+    # answer a missing key with 404, not 403. The dead-letter function: consumes the
+    # dead-letter queues and writes the jobs' statuses (and _jobs/dead/ index entries).
     enqueue = concat([
-      { sid = "WriteOwnLogs", actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.enqueue_log_groups },
+      { sid = "WriteOwnLogs", actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.function_log_groups },
       { sid = "SendJobMessages", actions = ["sqs:SendMessage"], resources = concat([var.train_queue_arn, var.predict_queue_arn], var.enqueue_dlq_arn == null ? [] : [var.enqueue_dlq_arn]) },
       { sid = "ReadSourceObjects", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.datasets}/*", "${local.inference}/*"] },
       { sid = "ReadWriteJobStatus", actions = ["s3:GetObject", "s3:PutObject"], resources = ["${local.models}/_jobs/*", "${local.predictions}/_jobs/*"] },
       { sid = "TellMissingFromDenied", actions = ["s3:ListBucket"], resources = [local.datasets, local.inference, local.models, local.predictions] },
+      ], length(var.dead_letter_queue_arns) == 0 ? [] : [
+      { sid = "ConsumeDeadLetters", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resources = var.dead_letter_queue_arns },
     ], local.kms)
   }
 

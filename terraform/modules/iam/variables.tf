@@ -24,19 +24,25 @@ variable "predict_queue_arn" {
 }
 
 variable "enqueue_dlq_arn" {
-  description = "ARN of the queue keeping S3 events the enqueue functions failed on (Lambda sends there with the function's role); null for none."
+  description = "ARN of the queue receiving the S3 events the enqueue functions failed on (their on-failure destination, sent with the function's role); null for none."
   type        = string
   default     = null
 }
 
-variable "enqueue_function_names" {
-  description = "Names of the enqueue functions: the enqueue role writes their log groups (/aws/lambda/<name>) only."
+variable "function_names" {
+  description = "Names of the platform's functions (enqueue, dead-letter), which run under the enqueue role: it writes their log groups (/aws/lambda/<name>) only."
   type        = list(string)
 
   validation {
-    condition     = length(var.enqueue_function_names) > 0 && alltrue([for n in var.enqueue_function_names : can(regex("^[A-Za-z0-9_-]{1,64}$", n))])
-    error_message = "enqueue_function_names must be Lambda function names."
+    condition     = length(var.function_names) > 0 && alltrue([for n in var.function_names : can(regex("^[A-Za-z0-9_-]{1,64}$", n))])
+    error_message = "function_names must be Lambda function names."
   }
+}
+
+variable "dead_letter_queue_arns" {
+  description = "ARNs of the dead-letter queues the dead-letter function consumes (the job queues' and the enqueue functions' failure queue)."
+  type        = list(string)
+  default     = []
 }
 
 variable "kms_key_arn" {

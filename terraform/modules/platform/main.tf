@@ -18,7 +18,16 @@ locals {
       status_bucket = "predictions"
     }
   }
-  function_names = { for kind in keys(local.triggers) : kind => "${var.name}-enqueue-${kind}" }
+  function_names       = { for kind in keys(local.triggers) : kind => "${var.name}-enqueue-${kind}" }
+  dead_letter_function = "${var.name}-dead-letter"
+
+  # What the dead-letter function consumes: each job queue's dead-letter queue, and the queue
+  # of S3 events the enqueue functions failed on.
+  dead_letter_sources = {
+    train   = module.queue["train"].dlq_arn
+    predict = module.queue["predict"].dlq_arn
+    enqueue = aws_sqs_queue.enqueue_dlq.arn
+  }
 }
 
 module "storage" {
@@ -45,7 +54,8 @@ module "queue" {
 }
 
 # S3 invokes the enqueue functions asynchronously; events they still fail on after Lambda's
-# retries are kept here (inspect, then re-copy the object to replay).
+# retries come here (their on-failure destination); the dead-letter function marks each file's
+# job failed (copy the object again to replay).
 resource "aws_sqs_queue" "enqueue_dlq" {
   name                      = "${var.name}-enqueue-dlq"
   message_retention_seconds = 1209600
@@ -62,7 +72,8 @@ module "iam" {
   train_queue_arn        = module.queue["train"].arn
   predict_queue_arn      = module.queue["predict"].arn
   enqueue_dlq_arn        = aws_sqs_queue.enqueue_dlq.arn
-  enqueue_function_names = values(local.function_names)
+  function_names         = concat(values(local.function_names), [local.dead_letter_function])
+  dead_letter_queue_arns = values(local.dead_letter_sources)
   kms_key_arn            = var.kms_key_arn
   local_operator_arn     = var.local_operator_arn
   user_principal_arns    = var.user_principal_arns
@@ -74,17 +85,69 @@ module "s3_trigger" {
   source   = "../s3_trigger"
   for_each = local.triggers
 
-  function_name         = local.function_names[each.key]
-  job_kind              = each.key
-  role_arn              = module.iam.role_arns["enqueue"]
-  source_bucket_name    = module.storage[each.value.source_bucket].name
-  source_bucket_arn     = module.storage[each.value.source_bucket].arn
-  status_bucket_name    = module.storage[each.value.status_bucket].name
-  queue_url             = module.queue[each.key].url
-  lambda_zip_path       = var.lambda_zip_path
-  dead_letter_queue_arn = aws_sqs_queue.enqueue_dlq.arn
-  log_retention_days    = var.log_retention_days
-  environment           = var.lambda_environment
+  function_name              = local.function_names[each.key]
+  job_kind                   = each.key
+  role_arn                   = module.iam.role_arns["enqueue"]
+  source_bucket_name         = module.storage[each.value.source_bucket].name
+  source_bucket_arn          = module.storage[each.value.source_bucket].arn
+  status_bucket_name         = module.storage[each.value.status_bucket].name
+  queue_url                  = module.queue[each.key].url
+  lambda_zip_path            = var.lambda_zip_path
+  on_failure_destination_arn = aws_sqs_queue.enqueue_dlq.arn
+  log_retention_days         = var.log_retention_days
+  environment                = var.lambda_environment
 
   tags = var.tags
+}
+
+# ---------------------------------------------------------------------------- dead letters
+# Dead letters say so: a job whose message reaches a dead-letter queue becomes `dead_lettered`
+# with its last known error (also when its worker was killed and reported nothing), and a file
+# the enqueue function gave up on gets a `failed` status. docs/reliability.md.
+resource "aws_cloudwatch_log_group" "dead_letter" {
+  #checkov:skip=CKV_AWS_158:The logs hold job ids and error messages only; CloudWatch Logs encrypts them at rest with a service key.
+  #checkov:skip=CKV_AWS_338:Retention is the caller's choice (log_retention_days), as for the enqueue functions.
+  name              = "/aws/lambda/${local.dead_letter_function}"
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
+}
+
+resource "aws_lambda_function" "dead_letter" {
+  #checkov:skip=CKV_AWS_117:The function only calls S3 and SQS APIs; a VPC would add NAT or endpoints for nothing (and the local emulator has no VPC).
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is taken from the account pool; dead letters are rare.
+  #checkov:skip=CKV_AWS_116:Its source is a dead-letter queue: a message it fails on stays there (retention 14 days) and is delivered again.
+  #checkov:skip=CKV_AWS_272:The zip is built and deployed by the project's own Makefile; there is no signing profile to validate against.
+  #checkov:skip=CKV_AWS_173:The environment holds only bucket names, no secrets; Lambda encrypts it at rest with a service key.
+  #checkov:skip=CKV_AWS_50:X-Ray tracing is not used by this platform; logs carry the job id for correlation.
+  function_name    = local.dead_letter_function
+  role             = module.iam.role_arns["enqueue"]
+  filename         = var.lambda_zip_path
+  source_code_hash = filebase64sha256(var.lambda_zip_path)
+  handler          = "lambdas.dead_letter.handler"
+  runtime          = "python3.12"
+  timeout          = 60
+  memory_size      = 256
+
+  environment {
+    variables = merge(var.lambda_environment, {
+      FML_DATASETS_BUCKET    = module.storage["datasets"].name
+      FML_MODELS_BUCKET      = module.storage["models"].name
+      FML_INFERENCE_BUCKET   = module.storage["inference"].name
+      FML_PREDICTIONS_BUCKET = module.storage["predictions"].name
+    })
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_cloudwatch_log_group.dead_letter]
+}
+
+resource "aws_lambda_event_source_mapping" "dead_letter" {
+  for_each = local.dead_letter_sources
+
+  event_source_arn        = each.value
+  function_name           = aws_lambda_function.dead_letter.arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
 }

@@ -31,6 +31,11 @@ output "functions" {
   value       = { for kind, trigger in module.s3_trigger : kind => trigger.function_name }
 }
 
+output "dead_letter_function" {
+  description = "Name of the function that turns dead letters into job statuses."
+  value       = aws_lambda_function.dead_letter.function_name
+}
+
 output "roles" {
   description = "Role ARNs by workload: trainer_api, trainer_worker, predictor_api, predictor_worker, enqueue."
   value       = module.iam.role_arns

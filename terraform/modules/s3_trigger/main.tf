@@ -10,6 +10,7 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_116:Failed S3 events go to the on-failure destination (aws_lambda_function_event_invoke_config below), which carries the error too; a dead_letter_config would be a second copy.
   #checkov:skip=CKV_AWS_117:The function only calls S3 and SQS APIs; a VPC would add NAT or endpoints for nothing (and the local emulator has no VPC).
   #checkov:skip=CKV_AWS_115:Reserved concurrency is taken from the account pool (10 on new accounts); the invocation rate is bounded by uploads.
   #checkov:skip=CKV_AWS_272:The zip is built and deployed by the project's own Makefile; there is no signing profile to validate against.
@@ -24,16 +25,6 @@ resource "aws_lambda_function" "this" {
   timeout          = var.timeout_seconds
   memory_size      = var.memory_size
 
-  # S3 invokes the function asynchronously: events that still fail after Lambda's retries
-  # are kept on this queue instead of being dropped.
-  dynamic "dead_letter_config" {
-    for_each = var.dead_letter_queue_arn == null ? [] : [var.dead_letter_queue_arn]
-
-    content {
-      target_arn = dead_letter_config.value
-    }
-  }
-
   environment {
     variables = merge(var.environment, {
       FML_JOB_KIND      = var.job_kind
@@ -46,6 +37,19 @@ resource "aws_lambda_function" "this" {
 
   # The log group must exist (with its retention) before the first invocation creates it.
   depends_on = [aws_cloudwatch_log_group.this]
+}
+
+# S3 invokes the function asynchronously: an event it still fails on after Lambda's retries goes
+# to the on-failure destination (the dead-letter function then marks the file's job failed).
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name          = aws_lambda_function.this.function_name
+  maximum_retry_attempts = 2
+
+  destination_config {
+    on_failure {
+      destination = var.on_failure_destination_arn
+    }
+  }
 }
 
 resource "aws_lambda_permission" "this" {

@@ -104,10 +104,9 @@ variable "filter_suffixes" {
   }
 }
 
-variable "dead_letter_queue_arn" {
-  description = "ARN of an SQS queue that keeps the S3 events the function failed on after Lambda's retries; null drops them (the local emulator)."
+variable "on_failure_destination_arn" {
+  description = "ARN of the SQS queue that receives the S3 events the function failed on after Lambda's retries (with the error)."
   type        = string
-  default     = null
 }
 
 variable "environment" {

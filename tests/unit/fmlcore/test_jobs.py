@@ -49,3 +49,14 @@ def test_metadata_options_are_typed():
 def test_bad_metadata_options_are_rejected(metadata, problem):
     with pytest.raises(InvalidInput, match=problem):
         options_from_metadata("train", metadata)
+
+
+def test_a_status_record_gives_back_its_job_message():
+    """Redrive rebuilds a dead-lettered job's message from its status record alone."""
+    from fmlcore.jobs import InputRef, JobMessage
+    from fmlcore.status import DEAD_LETTERED, died_silently, message_of, new_record, transition
+
+    job = JobMessage.new("predict", "churn", InputRef("inference", "churn/x.csv", "v1"), {"model_version": "m1"})
+    record = transition(new_record(job), DEAD_LETTERED, error={"type": "DeadLettered", "message": "x", "details": {}})
+    assert message_of(record) == job
+    assert died_silently({"attempts": 3, "started_at": "t"})["type"] == "WorkerDied"

@@ -154,11 +154,11 @@ run "whole_stack_plans" {
   assert {
     condition = (
       keys(module.alarms.alarm_names) == ["api_5xx", "dead_letters", "function_errors"]
-      && length(module.alarms.alarm_names.dead_letters) == 3
-      && length(module.alarms.alarm_names.function_errors) == 2
+      && length(module.alarms.alarm_names.dead_letters) == 4
+      && length(module.alarms.alarm_names.function_errors) == 3
       && length(module.alarms.alarm_names.api_5xx) == 2
     )
-    error_message = "The stack must alarm on its three dead-letter queues, both functions and both APIs."
+    error_message = "The stack must alarm on its three dead-letter queues and dead letters recorded, its three functions and both APIs."
   }
 
   assert {

@@ -7,6 +7,7 @@ variables {
     predict_dlq = "fml-test-predict-dlq"
     enqueue_dlq = "fml-test-enqueue-dlq"
   }
+  dead_letter_function = "fml-test-dead-letter"
   function_names = {
     train   = "fml-test-enqueue-train"
     predict = "fml-test-enqueue-predict"
@@ -26,6 +27,11 @@ run "an_alarm_for_every_dead_letter_queue_function_and_api" {
       a.dimensions.QueueName == var.dead_letter_queues[k] && a.threshold == 0 && a.comparison_operator == "GreaterThanThreshold" && a.metric_name == "ApproximateNumberOfMessagesVisible"
     ]) && length(aws_cloudwatch_metric_alarm.dead_letters) == 3
     error_message = "Every dead-letter queue needs an alarm on its first message."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.dead_letters_recorded.dimensions.FunctionName == "fml-test-dead-letter" && aws_cloudwatch_metric_alarm.dead_letters_recorded.metric_name == "Invocations"
+    error_message = "The dead-letter function running must raise an alarm."
   }
 
   assert {

@@ -37,7 +37,8 @@ variables {
   train_queue_arn        = "arn:aws:sqs:eu-west-1:111122223333:fml-test-train"
   predict_queue_arn      = "arn:aws:sqs:eu-west-1:111122223333:fml-test-predict"
   enqueue_dlq_arn        = "arn:aws:sqs:eu-west-1:111122223333:fml-test-enqueue-dlq"
-  enqueue_function_names = ["fml-test-enqueue-train", "fml-test-enqueue-predict"]
+  function_names         = ["fml-test-enqueue-train", "fml-test-enqueue-predict"]
+  dead_letter_queue_arns = ["arn:aws:sqs:eu-west-1:111122223333:fml-test-train-dlq", "arn:aws:sqs:eu-west-1:111122223333:fml-test-predict-dlq"]
 }
 
 run "one_least_privilege_role_per_workload" {
@@ -65,7 +66,7 @@ run "one_least_privilege_role_per_workload" {
 
   assert {
     condition = jsonencode(output.role_actions) == jsonencode({
-      enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:SendMessage"]
+      enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
       predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"]
       predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
       trainer_api      = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
@@ -149,6 +150,11 @@ run "one_least_privilege_role_per_workload" {
       var.train_queue_arn, var.predict_queue_arn, var.enqueue_dlq_arn,
     ])
     error_message = "The enqueue role may send to the job queues and its dead-letter queue only."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements.enqueue : s.resources if contains(s.actions, "sqs:ReceiveMessage")])) == toset(var.dead_letter_queue_arns)
+    error_message = "The functions' role consumes the dead-letter queues and no other queue."
   }
 
   assert {

@@ -66,6 +66,20 @@ run "one_data_plane_with_its_roles" {
   }
 }
 
+run "dead_letters_reach_the_dead_letter_function" {
+  command = plan
+
+  assert {
+    condition     = keys(aws_lambda_event_source_mapping.dead_letter) == ["enqueue", "predict", "train"] && alltrue([for m in aws_lambda_event_source_mapping.dead_letter : m.function_response_types == toset(["ReportBatchItemFailures"])])
+    error_message = "The dead-letter function must consume both job dead-letter queues and the enqueue failures, reporting item failures."
+  }
+
+  assert {
+    condition     = aws_lambda_function.dead_letter.handler == "lambdas.dead_letter.handler" && aws_lambda_function.dead_letter.function_name == "fml-test-dead-letter"
+    error_message = "The dead-letter function runs lambdas.dead_letter.handler as <name>-dead-letter."
+  }
+}
+
 run "local_operator_reaches_the_roles" {
   command = plan
 

@@ -14,7 +14,9 @@ variables {
   queue_url          = "https://sqs.us-east-1.amazonaws.com/111122223333/fml-test-train"
   status_bucket_name = "fml-test-models"
   role_arn           = "arn:aws:iam::111122223333:role/fml-test-enqueue"
-  job_kind           = "train"
+  # The failure destination of the S3 events the function gives up on.
+  on_failure_destination_arn = "arn:aws:sqs:us-east-1:111122223333:fml-test-enqueue-dlq"
+  job_kind                   = "train"
   # Any existing file will do: filebase64sha256 only hashes its bytes.
   lambda_zip_path = "tests/fixtures/dummy.zip"
 }
@@ -154,29 +156,16 @@ run "rejects_empty_suffix_list" {
   expect_failures = [var.filter_suffixes]
 }
 
-run "optional_dead_letter_queue" {
+run "on_failure_destination" {
   command = plan
 
-  variables {
-    dead_letter_queue_arn = "arn:aws:sqs:us-east-1:111122223333:fml-test-enqueue-dlq"
-  }
-
   assert {
-    condition     = one(aws_lambda_function.this.dead_letter_config).target_arn == var.dead_letter_queue_arn
-    error_message = "Failed asynchronous invocations must go to the dead-letter queue."
+    condition     = one(aws_lambda_function_event_invoke_config.this.destination_config[0].on_failure).destination == var.on_failure_destination_arn
+    error_message = "Failed asynchronous invocations must go to the on-failure destination."
   }
 
   assert {
     condition     = aws_lambda_function.this.role == var.role_arn
     error_message = "The function must run under the role it is given."
-  }
-}
-
-run "no_dead_letter_queue_by_default" {
-  command = plan
-
-  assert {
-    condition     = length(aws_lambda_function.this.dead_letter_config) == 0
-    error_message = "Without dead_letter_queue_arn there is no dead-letter configuration (the emulator)."
   }
 }

@@ -1,0 +1,70 @@
+"""Dead letters → job statuses: the SQS-triggered function on the job queues' dead-letter
+queues and on the enqueue functions' failure queue (logic in fmlcore.dead_letters).
+
+A message it cannot record for a transient reason is reported back (ReportBatchItemFailures)
+and delivered again; one it cannot read at all is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fmlcore.aws import AwsClients
+from fmlcore.dead_letters import record_dead_job, record_enqueue_failure
+from fmlcore.errors import FmlError
+from fmlcore.logs import bind, configure_logging
+from fmlcore.settings import Settings
+from fmlcore.status import StatusStore
+
+log = logging.getLogger("fml.dead_letter")
+
+_runtime: dict[str, Any] = {}
+
+
+def _init() -> dict[str, Any]:
+    """Clients and the buckets' status stores, built once per container."""
+    if not _runtime:
+        settings = Settings.from_env(os.environ)
+        configure_logging(settings.log_level)
+        clients = AwsClients(settings)
+        clients.log_identity()
+        _runtime.update(
+            statuses={
+                "train": StatusStore(clients.s3, settings.require("models_bucket")),
+                "predict": StatusStore(clients.s3, settings.require("predictions_bucket")),
+            },
+            kinds={settings.require("datasets_bucket"): "train", settings.require("inference_bucket"): "predict"},
+        )
+    return _runtime
+
+
+def handle_records(records: list[dict[str, Any]], statuses: dict, kinds: dict) -> list[dict[str, str]]:
+    """Record every dead letter; returns the batch item failures (to be delivered again)."""
+    failures = []
+    for message in records:
+        message_id = message.get("messageId", "?")
+        with bind(message_id=message_id, queue=str(message.get("eventSourceARN", "")).rsplit(":", 1)[-1]):
+            try:
+                data = json.loads(message.get("body") or "")
+                if isinstance(data, dict) and "requestPayload" in data:
+                    record_enqueue_failure(data, kinds, statuses)
+                else:
+                    record_dead_job(message["body"], statuses)
+            except (ValueError, FmlError) as exc:  # not a job message: nothing to record
+                log.warning("dropping a dead letter that is no job message: %s", exc)
+            except (BotoCoreError, ClientError) as exc:
+                log.warning("could not record the dead letter; it will be delivered again: %s", exc)
+                failures.append({"itemIdentifier": message_id})
+    return failures
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    runtime = _init()
+    with bind(request_id=getattr(context, "aws_request_id", None)):
+        failures = handle_records(event.get("Records") or [], runtime["statuses"], runtime["kinds"])
+    return {"batchItemFailures": failures}
