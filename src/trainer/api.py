@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 
-from botocore.exceptions import ParamValidationError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from flask import Blueprint, Flask, Response, current_app, request
 
 from fmlcore.aws import AwsClients
@@ -36,7 +36,7 @@ from fmlcore.settings import Settings
 from fmlcore.status import FAILED, QUEUED, RUNNING, StatusStore, new_record, transition
 from fmlcore.tabular import extension_for_content_type, read_table
 from trainer.openapi import SPEC
-from trainer.service import TrainingService
+from trainer.service import SYNC_NOTE, TrainingService
 from trainer.training import BudgetExceeded
 
 log = logging.getLogger("fml.trainer.api")
@@ -98,7 +98,7 @@ def train_model(model: str) -> Response:
                 else f"{len(frame)} rows are over the synchronous budget of {app.settings.sync_train_max_rows}"
             )
             return _enqueue(app, job, reason)
-        record = app.statuses.put(transition(new_record(job), RUNNING, note="synchronous training"))
+        record = app.statuses.put(transition(new_record(job), RUNNING, note=SYNC_NOTE))
         deadline = time.monotonic() + app.settings.sync_train_max_seconds
         try:
             result = app.service.train(job, frame=frame, deadline=deadline)
@@ -107,7 +107,14 @@ def train_model(model: str) -> Response:
         except Exception as exc:  # the record must not stay `running`: nothing else would finish it
             app.statuses.put(transition(record, FAILED, error=error_dict(exc)))
             raise
-        app.service.succeed(record, result)
+        try:
+            app.service.succeed(record, result)
+        except (BotoCoreError, ClientError) as exc:
+            # The model is stored: say so. The record still says running; reading it after the
+            # budget settles it from the models bucket (TrainingService.settle_if_abandoned).
+            log.error(
+                "model stored, but its job status could not be written: %s", exc, extra={"version": result.version}
+            )
         return json_response(result.to_dict(), 201, {"Location": f"/models/{model}/versions/{result.version}"})
 
 
@@ -210,7 +217,8 @@ def rollback(model: str) -> Response:
 def get_job(job_id: str) -> Response:
     if not JOB_ID_RE.match(job_id):
         raise NotFound(f"no job {job_id!r}", {"job_id": job_id})
-    return json_response(ctx().statuses.require(job_id))
+    app = ctx()
+    return json_response(app.service.settle_if_abandoned(app.statuses.require(job_id)))
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fmlcore.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge
 from fmlcore.jobs import InputRef, JobMessage, get_input
@@ -19,12 +21,15 @@ from fmlcore.layout import data_extension, model_key, s3_uri
 from fmlcore.lifecycle import JobLifecycle
 from fmlcore.model_store import ModelStore
 from fmlcore.settings import Settings
-from fmlcore.status import StatusStore
+from fmlcore.status import FAILED, RUNNING, SUCCEEDED, StatusStore, transition
 from fmlcore.tabular import read_table
 from fmlcore.worker import JobContext, JobInterrupted
 from trainer.training import BudgetExceeded, Interrupted, TrainOptions, prepare, train
 
 log = logging.getLogger("fml.trainer")
+
+# The history note of a training run within an API request (the API writes it; see settle_if_abandoned).
+SYNC_NOTE = "synchronous training"
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,32 @@ class TrainingService:
                 {"limit_seconds": self.settings.job_timeout_seconds},
             ) from exc
         self.succeed(record, result)
+
+    def settle_if_abandoned(self, record: dict[str, Any], grace_seconds: float = 60.0) -> dict[str, Any]:
+        """A synchronous training whose record still says `running` well past its budget was
+        abandoned: its API process stored the model but could not write the status, or died.
+        The models bucket says which: the version carrying the job id, or none (then failed)."""
+        history = record.get("history") or [{}]
+        if record.get("state") != RUNNING or history[-1].get("note") != SYNC_NOTE:
+            return record
+        started = datetime.fromisoformat(str(record.get("started_at")).replace("Z", "+00:00"))
+        if (datetime.now(UTC) - started).total_seconds() < self.settings.sync_train_max_seconds + grace_seconds:
+            return record  # may still be running
+        version = self.store.find_version_by_job(record["model"], record["job_id"])
+        if version is not None:
+            settled = transition(record, SUCCEEDED, note="settled: the model was stored", model_version=version)
+        else:
+            error = {
+                "type": "Abandoned",
+                "message": "the synchronous training stopped without a result (its API process ended); train again",
+                "details": {},
+            }
+            settled = transition(record, FAILED, note="settled: no model was stored", error=error)
+        try:
+            return self.statuses.put(settled)
+        except (BotoCoreError, ClientError) as exc:  # answer with the settled view all the same
+            log.warning("could not write the settled status: %s", exc)
+            return settled
 
     def succeed(self, record: dict[str, Any], result: TrainResult) -> dict[str, Any]:
         return self.jobs.succeed(

@@ -293,3 +293,41 @@ def test_worker_exits_0_on_sigterm(start_proc, proc_env):
     worker.signal(signal.SIGTERM)
     assert worker.proc.wait(timeout=15) == 0, worker.log()
     assert "worker stopped" in worker.log()
+
+
+def abandoned_sync_record(settings, model: str, job_id: str, started_minutes_ago: float) -> dict:
+    """The record an API process leaves when it dies (or cannot write the status) mid-training."""
+    from datetime import UTC, datetime, timedelta
+
+    from fmlcore.status import new_record, transition
+    from trainer.service import SYNC_NOTE
+
+    job = JobMessage.new("train", model, InputRef(settings.datasets_bucket, f"{model}/x.csv", "v1"), {}, "api", job_id)
+    record = transition(new_record(job), "running", note=SYNC_NOTE)
+    started = datetime.now(UTC) - timedelta(minutes=started_minutes_ago)
+    return {**record, "started_at": started.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+
+
+def test_an_abandoned_synchronous_training_is_settled_when_read(settings, trainer_api, store, statuses, unique):
+    """Stored model, no status write (or a dead API process): reading the job settles it from the
+    models bucket. Control: a synchronous training still within its budget stays running."""
+    from trainer.training import TrainOptions, prepare, train
+
+    stored, lost, fresh = (f"train-{unique}{'0' * 21}{i}" for i in range(3))
+    frame = pd.read_csv(io.BytesIO(SAMPLE))
+    opts = TrainOptions.from_job({"target": "churned", "num_boost_round": 5})
+    trained = train(prepare(frame, opts), opts)
+    version = store.save(f"stored-{unique}", trained.booster, {**trained.metadata, "job_id": stored})
+    statuses.put(abandoned_sync_record(settings, f"stored-{unique}", stored, 10))
+    statuses.put(abandoned_sync_record(settings, f"lost-{unique}", lost, 10))
+    statuses.put(abandoned_sync_record(settings, f"fresh-{unique}", fresh, 0))
+
+    def read(job_id: str) -> dict:
+        return requests.get(f"{trainer_api}/training-jobs/{job_id}", timeout=10).json()
+
+    settled = read(stored)
+    assert settled["state"] == "succeeded" and settled["model_version"] == version, settled
+    assert statuses.get(stored)["state"] == "succeeded"  # written back, not only answered
+    failed = read(lost)
+    assert failed["state"] == "failed" and failed["error"]["type"] == "Abandoned", failed
+    assert read(fresh)["state"] == "running"
