@@ -62,3 +62,13 @@ def read_table(source: bytes | IO[bytes], ext: str) -> pd.DataFrame:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def check_column_limit(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """The frame, if it has at most `limit` columns (FML_MAX_COLUMNS), else InvalidInput."""
+    if frame.shape[1] > limit:
+        raise InvalidInput(
+            f"the dataset has {frame.shape[1]} columns; the limit is {limit} (FML_MAX_COLUMNS)",
+            {"columns": frame.shape[1], "limit": limit},
+        )
+    return frame

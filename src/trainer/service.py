@@ -15,16 +15,17 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fmlcore.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge
+from fmlcore.errors import DeadlineExceeded, PayloadTooLarge
 from fmlcore.jobs import InputRef, JobMessage, get_input
 from fmlcore.layout import data_extension, model_key, s3_uri
 from fmlcore.lifecycle import JobLifecycle
 from fmlcore.model_store import ModelStore
 from fmlcore.settings import Settings
 from fmlcore.status import FAILED, RUNNING, SUCCEEDED, StatusStore, transition
-from fmlcore.tabular import read_table
+from fmlcore.tabular import check_column_limit, read_table
 from fmlcore.worker import JobContext, JobInterrupted
-from trainer.training import BudgetExceeded, Interrupted, TrainOptions, prepare, train
+from trainer.isolated import train_in_child
+from trainer.training import BudgetExceeded, Interrupted, TrainOptions
 
 log = logging.getLogger("fml.trainer")
 
@@ -62,7 +63,8 @@ class TrainingService:
         self.jobs = JobLifecycle(statuses)
 
     # ------------------------------------------------------------------ training
-    def read_dataset(self, ref: InputRef) -> pd.DataFrame:
+    def fetch_dataset(self, ref: InputRef) -> tuple[bytes, str]:
+        """The dataset file's bytes and extension, within FML_MAX_DATASET_BYTES."""
         ext = data_extension(ref.key)
         obj = get_input(self.s3, ref)
         size = int(obj.get("ContentLength") or 0)
@@ -71,13 +73,12 @@ class TrainingService:
             raise PayloadTooLarge(
                 f"dataset is {size} bytes; the limit is {self.settings.max_dataset_bytes} (FML_MAX_DATASET_BYTES)"
             )
-        frame = read_table(obj["Body"].read(), ext)
-        if frame.shape[1] > self.settings.max_columns:
-            raise InvalidInput(
-                f"the dataset has {frame.shape[1]} columns; the limit is {self.settings.max_columns} (FML_MAX_COLUMNS)",
-                {"columns": frame.shape[1], "limit": self.settings.max_columns},
-            )
-        return frame
+        return obj["Body"].read(), ext
+
+    def read_dataset(self, ref: InputRef) -> pd.DataFrame:
+        """The dataset as a table (the API's synchronous path, within its small budget)."""
+        data, ext = self.fetch_dataset(ref)
+        return check_column_limit(read_table(data, ext), self.settings.max_columns)
 
     def train(
         self,
@@ -86,16 +87,24 @@ class TrainingService:
         deadline: float | None = None,
         should_stop=None,
     ) -> TrainResult:
-        """Train `job` (reading its dataset unless `frame` is given) and store a new model version."""
+        """Train `job` (reading its dataset unless `frame` is given) and store a new model version.
+
+        The training runs in a child process killed at `deadline` (BudgetExceeded) or when
+        `should_stop()` (JobInterrupted): the deadline holds however long one round takes. A
+        worker's dataset travels to the child as the file's bytes, parsed there.
+        """
         t0 = time.perf_counter()
-        opts = TrainOptions.from_job(job.options)
-        if frame is None:
-            frame = self.read_dataset(job.input)
+        TrainOptions.from_job(job.options)  # bad options are refused before any download
+        source = frame if frame is not None else self.fetch_dataset(job.input)
         t_read = time.perf_counter()
-        prepared = prepare(frame, opts)
         try:
-            trained = train(
-                prepared, opts, nthread=self.settings.xgb_nthread, deadline=deadline, should_stop=should_stop
+            trained, _ = train_in_child(
+                source,
+                job.options,
+                nthread=self.settings.xgb_nthread,
+                deadline=deadline,
+                should_stop=should_stop,
+                max_columns=self.settings.max_columns,
             )
         except Interrupted as exc:
             raise JobInterrupted(str(exc)) from exc

@@ -318,7 +318,10 @@ def train(
     train_idx, valid_idx = split(len(prepared.label), opts.validation_fraction)
     x, y = prepared.features, prepared.label
     try:
-        dtrain = xgb.QuantileDMatrix(x.iloc[train_idx], y[train_idx], enable_categorical=True)
+        # The quantile matrix is binned once, with the booster's own max_bin (XGBoost refuses a mismatch).
+        dtrain = xgb.QuantileDMatrix(
+            x.iloc[train_idx], y[train_idx], enable_categorical=True, max_bin=int(params.get("max_bin", 256))
+        )
         dvalid = xgb.DMatrix(x.iloc[valid_idx], y[valid_idx], enable_categorical=True)
         booster = xgb.train(
             params,

@@ -185,3 +185,9 @@ def test_array_encoding_predicts_exactly_like_the_dataframe_encoding():
     by_frame = trained.booster.inplace_predict(schema.encode(rows))
     by_array = trained.booster.inplace_predict(schema.encode_array(rows))
     assert np.array_equal(by_frame, by_array)
+
+
+def test_max_bin_is_honoured():
+    """QuantileDMatrix is binned with the booster's max_bin (XGBoost refused any other before)."""
+    opts = TrainOptions.from_job({"num_boost_round": 3, "params": {"max_bin": 16}})
+    assert train(prepare(frame(), opts), opts).metadata["params"]["max_bin"] == 16
