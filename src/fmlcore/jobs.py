@@ -1,4 +1,4 @@
-"""The job message: one schema for every batch and async job (ARCHITECTURE.md, "Jobs").
+"""The job message: one schema for every batch and async job (docs/contracts.md, "Job message").
 
     {"job_id": "...", "kind": "train|predict", "model": "churn",
      "input": {"bucket": "...", "key": "...", "version_id": "..."},

@@ -1,4 +1,4 @@
-"""Bucket layout and naming rules (ARCHITECTURE.md): the one place that builds keys."""
+"""Bucket layout and naming rules (docs/contracts.md): the one place that builds keys."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 
-# service → the port its API listens on in the container (the local ports of ARCHITECTURE.md).
+# service → the port its API listens on in the container (the local ports of the README).
 API_PORTS = {"trainer": 8081, "predictor": 8080}
 APP_IMAGES = sorted(API_PORTS)
 ALL_IMAGES = [*APP_IMAGES, "ministack"]

@@ -1,5 +1,5 @@
 locals {
-  # The services, their ports and the routes of ARCHITECTURE.md each one serves. One internal
+  # The services, their ports and the routes each one serves (README, docs/aws.md). One internal
   # ALB with a listener per service (on the service's port): API Gateway sends each route to
   # its service's listener, so no path rule is written twice.
   services = {

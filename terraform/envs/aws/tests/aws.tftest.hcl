@@ -117,7 +117,7 @@ run "whole_stack_plans" {
       "GET /predictions/{prediction_id}"       = "predictor"
       "GET /prediction-jobs/{job_id}"          = "predictor"
     }
-    error_message = "Every route of ARCHITECTURE.md must go to the service that serves it."
+    error_message = "Every route must go to the service that serves it."
   }
 
   assert {
