@@ -7,8 +7,11 @@
   AccessDenied, as PermissionDenied): the job is failed by `on_permanent`, then the message
   is deleted: retrying cannot help.
 - Anything else (throttling, network, a bug): the message is left for SQS to redeliver,
-  with a growing visibility delay as backoff; after maxReceiveCount SQS moves it to the
-  dead-letter queue, and `on_last_attempt` records that in the status.
+  with a growing visibility delay as backoff (`on_retry` keeps the error as the job's
+  `last_error`); after maxReceiveCount SQS moves it to the dead-letter queue, where the
+  dead-letter function marks the job `dead_lettered`.
+- Every job has a deadline (FML_JOB_TIMEOUT_SECONDS, below SQS's 12 h): past it the job
+  fails for good (DeadlineExceeded).
 - SIGTERM/SIGINT: stop taking messages; the running job sees `should_stop()` at its next
   safe point and raises JobInterrupted; its message is released (visibility 0); exit 0.
 - `s3:TestEvent`, non-JSON and wrongly shaped messages are logged with their message id
