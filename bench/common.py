@@ -335,7 +335,12 @@ class Stack:
         self._emulator("up", base)
         from fmlcore.stack import read_env_file
 
-        base.update(read_env_file(self.state / "emulator.env"))  # scheme, CA bundle, operator credentials
+        emulator_env = read_env_file(self.state / "emulator.env")  # scheme, CA bundle, operator credentials
+        base.update(emulator_env)
+        # The bench itself acts as the local operator (as `make` does by sourcing .state/local.env):
+        # its own clients find the credentials where every AWS SDK looks, the environment, and
+        # localstack-client reads the endpoint's scheme (USE_SSL) there too.
+        os.environ.update({k: emulator_env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "USE_SSL")})
         self.env = base
         (self.state / "emulator.port").write_text(str(self.port))
         zip_path = self.state / "enqueue.zip"

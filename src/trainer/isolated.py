@@ -42,6 +42,15 @@ def _mp() -> Any:
         return _context
 
 
+def warm_up() -> None:
+    """Start the forkserver now (it imports the training code in the background), so the first
+    job forks from a ready server instead of waiting for a new interpreter's imports."""
+    from multiprocessing import forkserver
+
+    _mp()
+    forkserver.ensure_running()
+
+
 class TrainingProcessDied(Exception):
     """The training process ended without a result: killed by the kernel (out of memory?) or crashed."""
 

@@ -24,7 +24,7 @@ from fmlcore.settings import Settings
 from fmlcore.status import FAILED, RUNNING, SUCCEEDED, StatusStore, transition
 from fmlcore.tabular import check_column_limit, read_table
 from fmlcore.worker import JobContext, JobInterrupted
-from trainer.isolated import train_in_child
+from trainer.isolated import train_in_child, warm_up
 from trainer.training import BudgetExceeded, Interrupted, TrainOptions
 
 log = logging.getLogger("fml.trainer")
@@ -61,6 +61,7 @@ class TrainingService:
         self.store = store
         self.statuses = statuses
         self.jobs = JobLifecycle(statuses)
+        warm_up()  # the training forkserver, ready before the first job
 
     # ------------------------------------------------------------------ training
     def fetch_dataset(self, ref: InputRef) -> tuple[bytes, str]:

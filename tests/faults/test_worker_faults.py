@@ -132,7 +132,9 @@ def test_a_job_whose_every_worker_is_killed_ends_dead_lettered(user, settings, s
         worker.proc.wait(timeout=10)
     assert record["error"]["type"] == "DeadLettered", record
     assert record["error"]["details"]["last_error"]["type"] == "WorkerDied", record["error"]
-    assert attempts == 3  # maxReceiveCount of the local stack
+    # maxReceiveCount (3) receives: a receive that found the killed worker's lease still held
+    # (it lapses with the message's visibility) counts as one without being an attempt.
+    assert 2 <= attempts <= 3, attempts
     assert job_id in train_statuses.dead_job_ids()
     report(capsys, "SIGKILL on every attempt", attempts=attempts, state=record["state"],
            last_error=record["error"]["details"]["last_error"]["type"])  # fmt: skip
