@@ -10,7 +10,7 @@ from typing import IO
 
 import pandas as pd
 
-from fmlcore.errors import InvalidInput, UnsupportedMediaType
+from fmlcore.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from fmlcore.layout import DATA_EXTENSIONS
 
 # HTTP content types accepted as tables, by the extension they correspond to.
@@ -64,11 +64,17 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
-def check_column_limit(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
-    """The frame, if it has at most `limit` columns (FML_MAX_COLUMNS), else InvalidInput."""
-    if frame.shape[1] > limit:
+def check_column_count(count: int, limit: int, what: str = "columns") -> None:
+    """InvalidInput when an input has more than `limit` columns (FML_MAX_COLUMNS)."""
+    if count > limit:
         raise InvalidInput(
-            f"the dataset has {frame.shape[1]} columns; the limit is {limit} (FML_MAX_COLUMNS)",
-            {"columns": frame.shape[1], "limit": limit},
+            f"the file has {count} {what}; the limit is {limit} (FML_MAX_COLUMNS)", {"columns": count, "limit": limit}
         )
-    return frame
+
+
+def check_file_size(size: int, limit: int) -> None:
+    """PayloadTooLarge when a file read whole is over `limit` bytes (FML_MAX_DATASET_BYTES)."""
+    if size > limit:
+        raise PayloadTooLarge(
+            f"the file is {size} bytes; the limit is {limit} (FML_MAX_DATASET_BYTES)", {"bytes": size, "limit": limit}
+        )

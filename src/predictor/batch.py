@@ -34,6 +34,7 @@ from fmlcore.errors import InvalidInput
 from fmlcore.jobs import InputRef, get_input
 from fmlcore.layout import data_extension
 from fmlcore.model_store import LoadedModel
+from fmlcore.tabular import check_column_count, check_file_size
 from fmlcore.worker import JobInterrupted
 from predictor.scoring import check_columns, predict
 
@@ -57,11 +58,7 @@ class ReadLimits:
                    settings.max_row_group_bytes)  # fmt: skip
 
     def check_columns(self, count: int, what: str = "columns") -> None:
-        if count > self.max_columns:
-            raise InvalidInput(
-                f"the file has {count} {what}; the limit is {self.max_columns} (FML_MAX_COLUMNS)",
-                {"columns": count, "limit": self.max_columns},
-            )
+        check_column_count(count, self.max_columns, what)
 
 
 @dataclass
@@ -338,13 +335,12 @@ def score_file(
     """Score one input object into local output/error files (the caller uploads them)."""
     ext = data_extension(ref.key)
     obj = get_input(s3, ref)
-    size = int(obj.get("ContentLength") or 0)
-    if ext == ".parquet" and size > limits.max_file_bytes:
-        obj["Body"].close()
-        raise InvalidInput(
-            f"the parquet file is {size} bytes; the limit is {limits.max_file_bytes} (FML_MAX_DATASET_BYTES)",
-            {"bytes": size, "limit": limits.max_file_bytes},
-        )
+    if ext == ".parquet":  # copied whole to disk; CSV and JSON lines are streamed
+        try:
+            check_file_size(int(obj.get("ContentLength") or 0), limits.max_file_bytes)
+        except InvalidInput:
+            obj["Body"].close()
+            raise
     with contextlib.closing(obj["Body"]) as stream:
         try:
             result = _score_stream(

@@ -22,7 +22,7 @@ import pandas as pd
 import xgboost as xgb
 
 from fmlcore.errors import FmlError, InvalidInput
-from fmlcore.tabular import check_column_limit, read_table
+from fmlcore.tabular import check_column_count, read_table
 from trainer.training import BudgetExceeded, Interrupted, Trained, TrainOptions, prepare, train
 
 log = logging.getLogger("fml.trainer.isolated")
@@ -73,7 +73,8 @@ def _child(conn: Any, source: Any, options: dict[str, Any], nthread: int, max_co
             frame = source
         else:
             data, ext = source
-            frame = check_column_limit(read_table(data, ext), max_columns)
+            frame = read_table(data, ext)
+            check_column_count(frame.shape[1], max_columns)
         opts = TrainOptions.from_job(options)
         trained = train(prepare(frame, opts), opts, nthread=nthread)
         conn.send(("ok", bytes(trained.booster.save_raw(raw_format="ubj")), trained.metadata, len(frame)))

@@ -22,7 +22,7 @@ from fmlcore.lifecycle import JobLifecycle
 from fmlcore.model_store import ModelStore
 from fmlcore.settings import Settings
 from fmlcore.status import FAILED, RUNNING, SUCCEEDED, StatusStore, transition
-from fmlcore.tabular import check_column_limit, read_table
+from fmlcore.tabular import check_column_count, check_file_size, read_table
 from fmlcore.worker import JobContext, JobInterrupted
 from trainer.isolated import train_in_child, warm_up
 from trainer.training import BudgetExceeded, Interrupted, TrainOptions
@@ -68,18 +68,19 @@ class TrainingService:
         """The dataset file's bytes and extension, within FML_MAX_DATASET_BYTES."""
         ext = data_extension(ref.key)
         obj = get_input(self.s3, ref)
-        size = int(obj.get("ContentLength") or 0)
-        if size > self.settings.max_dataset_bytes:
+        try:
+            check_file_size(int(obj.get("ContentLength") or 0), self.settings.max_dataset_bytes)
+        except PayloadTooLarge:
             obj["Body"].close()
-            raise PayloadTooLarge(
-                f"dataset is {size} bytes; the limit is {self.settings.max_dataset_bytes} (FML_MAX_DATASET_BYTES)"
-            )
+            raise
         return obj["Body"].read(), ext
 
     def read_dataset(self, ref: InputRef) -> pd.DataFrame:
         """The dataset as a table (the API's synchronous path, within its small budget)."""
         data, ext = self.fetch_dataset(ref)
-        return check_column_limit(read_table(data, ext), self.settings.max_columns)
+        frame = read_table(data, ext)
+        check_column_count(frame.shape[1], self.settings.max_columns)
+        return frame
 
     def train(
         self,
