@@ -48,7 +48,7 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 .PHONY: venv
 venv: $(VENV_STAMP) ## Create the virtualenv (rebuilt only when requirements change)
 
-$(LAMBDA_ZIP): $(wildcard src/lambdas/*.py src/fmlcore/*.py) scripts/build_lambda.py | $(VENV_STAMP)
+$(LAMBDA_ZIP): $(wildcard src/lambdas/*.py src/fmlcore/*.py src/fmlcore/core/*.py src/fmlcore/jobs/*.py) scripts/build_lambda.py | $(VENV_STAMP)
 	$(PY) scripts/build_lambda.py src $@
 
 .PHONY: lambda-zip
@@ -74,11 +74,11 @@ localstack-up: venv lambda-zip tf-config ## Start MiniStack (IAM enforced, HTTPS
 	@mkdir -p $(dir $(TF_LOCAL_STATE))
 	terraform -chdir=$(TF_LOCAL) init -input=false -reconfigure -backend-config=path=$(TF_LOCAL_STATE) >/dev/null
 	set -a && . $(EMULATOR_ENV) && set +a && terraform -chdir=$(TF_LOCAL) apply -input=false -auto-approve \
-	  -var lambda_zip_path=$(LAMBDA_ZIP) -var aws_endpoint=$$($(PY) -m fmlcore.aws) >$(STATE)/terraform-apply.log \
+	  -var lambda_zip_path=$(LAMBDA_ZIP) -var aws_endpoint=$$($(PY) -m fmlcore.core.aws) >$(STATE)/terraform-apply.log \
 	  || { tail -40 $(STATE)/terraform-apply.log; exit 1; }
 	@terraform -chdir=$(TF_LOCAL) output -json > $(STATE)/outputs.json
-	@{ $(PY) -m fmlcore.stack $(STATE)/outputs.json && cat $(EMULATOR_ENV); } > $(LOCAL_ENV)
-	@$(PY) -m fmlcore.stack --aws-config $(STATE)/outputs.json $(EMULATOR_ENV) > $(STATE)/aws-config
+	@{ $(PY) -m fmldev.stack $(STATE)/outputs.json && cat $(EMULATOR_ENV); } > $(LOCAL_ENV)
+	@$(PY) -m fmldev.stack --aws-config $(STATE)/outputs.json $(EMULATOR_ENV) > $(STATE)/aws-config
 	@echo "local stack ready: $$(grep -c . $(LOCAL_ENV)) settings in $(LOCAL_ENV); user profile in $(STATE)/aws-config"
 
 .PHONY: localstack-down
@@ -159,12 +159,12 @@ test: lint tf-fmt tf-validate tf-test tf-wiring checkov ## Everything: lint, Ter
 .PHONY: iam-report
 iam-report: venv ## Per role: the actions the last `make test` used beside those its policy grants
 	@test -f $(STATE)/outputs.json || { echo "no stack outputs: run 'make test' first"; exit 1; }
-	@$(PY) -m fmlcore.iam_audit $(STATE)/outputs.json $(IAM_AUDIT)
+	@$(PY) -m fmlcore.core.iam_audit $(STATE)/outputs.json $(IAM_AUDIT)
 
 # ---------------------------------------------------------------------------- services
 TRAINER_PORT ?= 8081
 PREDICTOR_PORT ?= 8080
-PROCS := $(PY) scripts/procs.py --state $(STATE)
+PROCS := $(PY) -m fmldev.procs --state $(STATE)
 
 .PHONY: run
 run: localstack-up ## Start the APIs (predictor :8080, trainer :8081) and both workers, each under its own role
@@ -184,7 +184,7 @@ stop: ## Stop the APIs and workers started by `make run`
 QUEUE ?= train predict
 .PHONY: redrive
 redrive: venv ## Move dead-lettered jobs back to their queue after fixing the cause (QUEUE=train|predict)
-	@$(WITH_STACK_ENV) $(PY) -m fmlcore.redrive $(QUEUE)
+	@$(WITH_STACK_ENV) $(PY) -m fmlcore.jobs.redrive $(QUEUE)
 
 # ---------------------------------------------------------------------------- demo
 .PHONY: demo

@@ -5,7 +5,7 @@ load the booster once from a local `.ubj`, build a DataFrame from the JSON recor
 the categorical columns the booster's categories, `inplace_predict`, return the numbers.
 
 Served by gunicorn with the predictor's own settings (bench/baseline_gunicorn_conf.py takes
-them from fmlcore.gunicorn.gunicorn_settings), so worker class, workers, threads, keep-alive
+them from fmlcore.web.gunicorn.gunicorn_settings), so worker class, workers, threads, keep-alive
 and worker recycling are the same on both sides:
 
     BENCH_MODEL_PATH=model.ubj FML_BIND=127.0.0.1:18082 \\

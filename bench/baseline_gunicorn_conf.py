@@ -1,5 +1,5 @@
-"""gunicorn config of the naive baseline: exactly the predictor's settings (fmlcore.gunicorn)."""
+"""gunicorn config of the naive baseline: exactly the predictor's settings (fmlcore.web.gunicorn)."""
 
-from fmlcore.gunicorn import gunicorn_settings
+from fmlcore.web.gunicorn import gunicorn_settings
 
 globals().update(gunicorn_settings(default_bind="127.0.0.1:18082"))

@@ -132,7 +132,7 @@ def worker_job(stack: Stack, procs: Procs, path: Path, rows: int, label: str) ->
 
 def _cleanup(s3: Any, inference: str, key: str, record: dict[str, Any]) -> None:
     """Delete the input and output versions, so the emulator's memory does not grow run after run."""
-    from fmlcore.layout import parse_s3_uri
+    from fmlcore.core.layout import parse_s3_uri
 
     targets = [(inference, key, None)]
     outputs = record.get("outputs", {})

@@ -180,7 +180,7 @@ class Proc:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
-            from fmlcore.stack import with_role  # each service and worker under its own role
+            from fmldev.stack import with_role  # each service and worker under its own role
 
             self.proc = subprocess.Popen(
                 cmd, env=with_role(cmd, env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -333,7 +333,7 @@ class Stack:
         base.setdefault("USE_SSL", "1")
         say(f"starting MiniStack (IAM enforced) on 127.0.0.1:{self.port} (state {self.state})")
         self._emulator("up", base)
-        from fmlcore.stack import read_env_file
+        from fmldev.stack import read_env_file
 
         emulator_env = read_env_file(self.state / "emulator.env")  # scheme, CA bundle, operator credentials
         base.update(emulator_env)
@@ -346,7 +346,7 @@ class Stack:
         zip_path = self.state / "enqueue.zip"
         subprocess.run([PY, str(REPO / "scripts" / "build_lambda.py"), str(REPO / "src"), str(zip_path)], check=True)
         outputs = self._terraform(base, zip_path)
-        from fmlcore.stack import env_from_outputs
+        from fmldev.stack import env_from_outputs
 
         self.settings_env = env_from_outputs(outputs)
         self.env = {**base, **self.settings_env}
@@ -416,8 +416,8 @@ class Stack:
             return None
 
     def clients(self):
-        from fmlcore.aws import AwsClients
-        from fmlcore.settings import Settings
+        from fmlcore.core.aws import AwsClients
+        from fmlcore.core.settings import Settings
 
         return AwsClients(Settings.from_env(self.env))
 
@@ -427,7 +427,7 @@ def wait_status(
     s3: Any, bucket: str, job_id: str, until: Iterable[str], timeout: float, interval: float = 0.1
 ) -> dict[str, Any]:
     """Poll `_jobs/<job_id>.json` until its state is one of `until`; returns the record."""
-    from fmlcore.status import StatusStore
+    from fmlcore.jobs.status import StatusStore
 
     store = StatusStore(s3, bucket)
     wanted = set(until)

@@ -1,4 +1,4 @@
-"""Bench inputs, made from the seeded sample generator (fmlcore.sample_data) and cached by size.
+"""Bench inputs, made from the seeded sample generator (fmldev.sample_data) and cached by size.
 
 - the 100-tree model both online servers serve (trained here, stored through ModelStore,
   and saved as a local .ubj for the baseline);
@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from common import MODEL, say
 
-from fmlcore import sample_data
+from fmldev import sample_data
 
 MODEL_TRAIN_ROWS = 20_000
 MODEL_ROUNDS = 100
@@ -88,7 +88,7 @@ def build_model(s3: Any, models_bucket: str, data_dir: Path, out: Path) -> dict[
     import pandas as pd
     import xgboost as xgb
 
-    from fmlcore.model_store import ModelStore
+    from fmlcore.ml.model_store import ModelStore
     from trainer.training import DEFAULT_PARAMS, TrainOptions, prepare
 
     frame = pd.read_csv(train_csv(data_dir, MODEL_TRAIN_ROWS))

@@ -15,7 +15,7 @@ from typing import Any
 
 from common import MODEL, PY, Procs, Stack, history_at, percentile, rounded, say, wait_status
 
-from fmlcore.jobs import job_id_for
+from fmlcore.jobs.message import job_id_for
 
 
 def drop(s3: Any, bucket: str, key: str, body: Any, metadata: dict[str, str] | None = None) -> tuple[str, float]:

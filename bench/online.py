@@ -1,6 +1,6 @@
 """Online: the predictor (validation and storage on) against the naive baseline, side by side.
 
-Both run under gunicorn with the same settings (fmlcore.gunicorn) and the same environment,
+Both run under gunicorn with the same settings (fmlcore.web.gunicorn) and the same environment,
 serve the same 100-tree model and get the same bodies from the same load generator. For
 each payload and concurrency the two are measured back to back (alternating which goes
 first), after a short unmeasured warm-up, so background noise hits both alike.
@@ -134,11 +134,11 @@ def run(
 
 
 def gunicorn_summary(env: dict[str, str]) -> dict[str, Any]:
-    """The gunicorn settings both servers ran with (fmlcore.gunicorn reads them from the environment)."""
+    """The gunicorn settings both servers ran with (fmlcore.web.gunicorn reads them from the environment)."""
     import os
     from unittest import mock
 
-    from fmlcore.gunicorn import gunicorn_settings
+    from fmlcore.web.gunicorn import gunicorn_settings
 
     with mock.patch.dict(os.environ, env, clear=True):
         settings = gunicorn_settings(default_bind="")

@@ -82,7 +82,7 @@ def run_raw(input_path: Path, target: str, rounds: int, params: dict[str, Any]) 
 def run(stack: Stack, procs: Procs, path: Path, rows: int, rounds: int, target: str = "churned") -> dict[str, Any]:
     from latency import drop
 
-    from fmlcore.model_store import ModelStore
+    from fmlcore.ml.model_store import ModelStore
 
     env = stack.env
     datasets, models = env["FML_DATASETS_BUCKET"], env["FML_MODELS_BUCKET"]

@@ -20,11 +20,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from fmlcore.aws import AwsClients
-from fmlcore.jobs import job_id_for
-from fmlcore.sample_data import write as write_sample
-from fmlcore.settings import Settings
-from fmlcore.status import StatusStore
+from fmlcore.core.aws import AwsClients
+from fmlcore.core.settings import Settings
+from fmlcore.jobs.message import job_id_for
+from fmlcore.jobs.status import StatusStore
+from fmldev.sample_data import write as write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "churn.csv"

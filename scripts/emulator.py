@@ -11,7 +11,7 @@ to <state>/tls/, whose CA bundle every client verifies against. `up` writes
 local operator's credentials (the emulator's account root, used only by Terraform and to
 assume roles).
 
-The endpoint comes from fmlcore.aws.local_endpoint (AWS_ENDPOINT_URL, else LOCALSTACK_HOST,
+The endpoint comes from fmlcore.core.aws.local_endpoint (AWS_ENDPOINT_URL, else LOCALSTACK_HOST,
 else 127.0.0.1:4566), so a user's own emulator (LocalStack with its token, or MiniStack
 elsewhere) is used as it is and never started or stopped by us: without enforcement or TLS it
 still works, with a warning that says what is not enforced.
@@ -34,10 +34,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from procs import running  # scripts/procs.py: the one pid-file check
-
-from fmlcore.aws import local_endpoint
-from fmlcore.logs import configure_logging
+from fmlcore.core.aws import local_endpoint
+from fmlcore.core.logs import configure_logging
+from fmldev.procs import running  # the one pid-file check
 
 log = logging.getLogger("fml.emulator")
 HEALTH_PATHS = ("/_ministack/health", "/_localstack/health")

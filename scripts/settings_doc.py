@@ -1,14 +1,14 @@
-"""Write docs/settings.md from fmlcore.settings (run after adding a setting; a unit test checks it)."""
+"""Write docs/settings.md from fmlcore.core.settings (run after adding a setting; a unit test checks it)."""
 
 import sys
 from pathlib import Path
 
-from fmlcore.settings import Settings
+from fmlcore.core.settings import Settings
 
 HEADER = """# Settings
 
-Every environment variable fargate-ml reads (`src/fmlcore/settings.py` is the one place they are
-mapped; `tests/unit/fmlcore/test_settings.py` keeps this page complete; regenerate it with
+Every environment variable fargate-ml reads (`src/fmlcore/core/settings.py` is the one place they are
+mapped; `tests/unit/fmlcore/core/test_settings.py` keeps this page complete; regenerate it with
 `.venv/bin/python scripts/settings_doc.py`). Locally `make` sets the bucket, queue and role names
 from the Terraform outputs (`.state/local.env`), and each process's `FML_ROLE_ARN` from its
 workload's `FML_ROLE_ARN_<WORKLOAD>` there. Credentials are read as by any AWS SDK

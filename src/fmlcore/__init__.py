@@ -1,6 +1,12 @@
-"""Shared core of fargate-ml: settings, AWS clients, bucket layout, job messages, job status, logs, errors.
+"""The shared code of fargate-ml's services, in four layers; imports run downward only.
 
-Only the standard library and boto3 are imported by the modules the enqueue Lambda uses
-(settings, aws, layout, jobs, status, logs, errors); model code lives in modules that
-import xgboost/pandas and is imported only by the trainer and the predictor.
+    core/  settings, errors, logs, bucket layout, AWS clients, IAM audit hook   stdlib + boto3
+    jobs/  job message, status records and their lifecycle, lease, worker loop,
+           dead letters, redrive                                              stdlib + boto3
+    ml/    feature schema, file formats, model store                         + pandas, xgboost
+    web/   Flask plumbing, OpenAPI builders, gunicorn settings                + flask
+
+`jobs`, `ml` and `web` import `core` and nothing of each other; `core` imports no other layer.
+The Lambda functions (`src/lambdas`) may import only `core` and `jobs`: the Lambda zip holds
+only those two, and `tests/unit/test_layers.py` checks every import statement against these rules.
 """

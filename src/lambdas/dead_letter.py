@@ -1,5 +1,5 @@
 """Dead letters → job statuses: the SQS-triggered function on the job queues' dead-letter
-queues and on the enqueue functions' failure queue (logic in fmlcore.dead_letters).
+queues and on the enqueue functions' failure queue (logic in fmlcore.jobs.dead_letters).
 
 A message it cannot record for a transient reason is reported back (ReportBatchItemFailures)
 and delivered again; one it cannot read at all is logged and dropped.
@@ -14,12 +14,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fmlcore.aws import AwsClients
-from fmlcore.dead_letters import record_dead_job, record_enqueue_failure
-from fmlcore.errors import FmlError
-from fmlcore.logs import bind, configure_logging
-from fmlcore.settings import Settings
-from fmlcore.status import StatusStore
+from fmlcore.core.aws import AwsClients
+from fmlcore.core.errors import FmlError
+from fmlcore.core.logs import bind, configure_logging
+from fmlcore.core.settings import Settings
+from fmlcore.jobs.dead_letters import record_dead_job, record_enqueue_failure
+from fmlcore.jobs.status import StatusStore
 
 log = logging.getLogger("fml.dead_letter")
 

@@ -13,13 +13,13 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from fmlcore.aws import AwsClients, is_not_found
-from fmlcore.errors import InvalidInput
-from fmlcore.jobs import InputRef, JobMessage, job_id_for_event, options_from_metadata
-from fmlcore.layout import RESERVED_PREFIX, data_extension, model_from_key
-from fmlcore.logs import bind, configure_logging
-from fmlcore.settings import Settings
-from fmlcore.status import FAILED, QUEUED, StatusStore, new_record, transition
+from fmlcore.core.aws import AwsClients, is_not_found
+from fmlcore.core.errors import InvalidInput
+from fmlcore.core.layout import RESERVED_PREFIX, data_extension, model_from_key
+from fmlcore.core.logs import bind, configure_logging
+from fmlcore.core.settings import Settings
+from fmlcore.jobs.message import InputRef, JobMessage, job_id_for_event, options_from_metadata
+from fmlcore.jobs.status import FAILED, QUEUED, StatusStore, new_record, transition
 
 log = logging.getLogger("fml.enqueue")
 

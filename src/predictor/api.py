@@ -19,15 +19,15 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from fmlcore.aws import AwsClients
-from fmlcore.errors import InvalidInput, NotFound, UnsupportedMediaType
-from fmlcore.http import bucket_checks, json_body, json_response, register_common
-from fmlcore.layout import validate_model_name
-from fmlcore.logs import configure_logging
-from fmlcore.model_store import ModelStore
-from fmlcore.settings import Settings
-from fmlcore.status import StatusStore
-from fmlcore.tabular import read_table
+from fmlcore.core.aws import AwsClients
+from fmlcore.core.errors import InvalidInput, NotFound, UnsupportedMediaType
+from fmlcore.core.layout import validate_model_name
+from fmlcore.core.logs import configure_logging
+from fmlcore.core.settings import Settings
+from fmlcore.jobs.status import StatusStore
+from fmlcore.ml.model_store import ModelStore
+from fmlcore.ml.tabular import read_table
+from fmlcore.web.http import bucket_checks, json_body, json_response, register_common
 from predictor import online
 from predictor.openapi import SPEC
 from predictor.scoring import (

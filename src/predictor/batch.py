@@ -30,12 +30,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from boto3.s3.transfer import TransferConfig
 
-from fmlcore.errors import InvalidInput
-from fmlcore.jobs import InputRef, get_input
-from fmlcore.layout import data_extension
-from fmlcore.model_store import LoadedModel
-from fmlcore.tabular import check_column_count, check_file_size
-from fmlcore.worker import JobInterrupted
+from fmlcore.core.errors import InvalidInput
+from fmlcore.core.layout import data_extension
+from fmlcore.jobs.message import InputRef, get_input
+from fmlcore.jobs.worker import JobInterrupted
+from fmlcore.ml.model_store import LoadedModel
+from fmlcore.ml.tabular import check_column_count, check_file_size
 from predictor.scoring import check_columns, predict
 
 log = logging.getLogger("fml.predictor.batch")

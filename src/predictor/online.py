@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fmlcore.errors import NotFound
-from fmlcore.jobs import isoformat
-from fmlcore.layout import MODEL_NAME_RE, online_prediction_key, s3_uri
+from fmlcore.core.errors import NotFound
+from fmlcore.core.layout import MODEL_NAME_RE, online_prediction_key, s3_uri
+from fmlcore.jobs.message import isoformat
 
 PREDICTION_ID_RE = re.compile(r"^(?P<day>\d{8})-(?P<hex>[0-9a-f]{32})-(?P<model>[a-z0-9][a-z0-9_-]{0,63})$")
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmlcore.errors import InvalidInput, PayloadTooLarge
-from fmlcore.model_store import LoadedModel
+from fmlcore.core.errors import InvalidInput, PayloadTooLarge
+from fmlcore.ml.model_store import LoadedModel
 
 
 @dataclass(frozen=True)

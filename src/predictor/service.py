@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fmlcore.errors import FmlError
-from fmlcore.jobs import JobMessage
-from fmlcore.layout import batch_errors_key, batch_output_key, s3_uri
-from fmlcore.lifecycle import JobLifecycle
-from fmlcore.model_store import ModelStore
-from fmlcore.settings import Settings
-from fmlcore.status import StatusStore
-from fmlcore.worker import JobContext
+from fmlcore.core.errors import FmlError
+from fmlcore.core.layout import batch_errors_key, batch_output_key, s3_uri
+from fmlcore.core.settings import Settings
+from fmlcore.jobs.lifecycle import JobLifecycle
+from fmlcore.jobs.message import JobMessage
+from fmlcore.jobs.status import StatusStore
+from fmlcore.jobs.worker import JobContext
+from fmlcore.ml.model_store import ModelStore
 from predictor.batch import TRANSFER, ReadLimits, score_file
 
 log = logging.getLogger("fml.predictor")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from fmlcore.aws import AwsClients
-from fmlcore.model_store import ModelStore
-from fmlcore.settings import Settings
-from fmlcore.status import StatusStore
-from fmlcore.worker import QueueWorker, main
+from fmlcore.core.aws import AwsClients
+from fmlcore.core.settings import Settings
+from fmlcore.jobs.status import StatusStore
+from fmlcore.jobs.worker import QueueWorker, main
+from fmlcore.ml.model_store import ModelStore
 from predictor.service import BatchService
 
 

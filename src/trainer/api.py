@@ -24,17 +24,17 @@ import uuid
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from flask import Blueprint, Flask, Response, current_app, request
 
-from fmlcore.aws import AwsClients
-from fmlcore.errors import InvalidInput, NotFound
-from fmlcore.http import bucket_checks, json_body, json_response, register_common
-from fmlcore.jobs import InputRef, JobMessage, options_from_metadata
-from fmlcore.layout import API_UPLOADS_PREFIX, RESERVED_PREFIX, parse_s3_uri, validate_model_name
-from fmlcore.lifecycle import error_dict
-from fmlcore.logs import bind, configure_logging
-from fmlcore.model_store import ModelStore
-from fmlcore.settings import Settings
-from fmlcore.status import FAILED, QUEUED, RUNNING, StatusStore, new_record, transition
-from fmlcore.tabular import extension_for_content_type, read_table
+from fmlcore.core.aws import AwsClients
+from fmlcore.core.errors import InvalidInput, NotFound
+from fmlcore.core.layout import API_UPLOADS_PREFIX, RESERVED_PREFIX, parse_s3_uri, validate_model_name
+from fmlcore.core.logs import bind, configure_logging
+from fmlcore.core.settings import Settings
+from fmlcore.jobs.lifecycle import error_dict
+from fmlcore.jobs.message import InputRef, JobMessage, options_from_metadata
+from fmlcore.jobs.status import FAILED, QUEUED, RUNNING, StatusStore, new_record, transition
+from fmlcore.ml.model_store import ModelStore
+from fmlcore.ml.tabular import extension_for_content_type, read_table
+from fmlcore.web.http import bucket_checks, json_body, json_response, register_common
 from trainer.openapi import SPEC
 from trainer.service import SYNC_NOTE, TrainingService
 from trainer.training import BudgetExceeded

@@ -21,8 +21,8 @@ from typing import Any
 import pandas as pd
 import xgboost as xgb
 
-from fmlcore.errors import FmlError, InvalidInput
-from fmlcore.tabular import check_column_count, read_table
+from fmlcore.core.errors import FmlError, InvalidInput
+from fmlcore.ml.tabular import check_column_count, read_table
 from trainer.training import BudgetExceeded, Interrupted, Trained, TrainOptions, prepare, train
 
 log = logging.getLogger("fml.trainer.isolated")
@@ -88,7 +88,7 @@ def _child(conn: Any, source: Any, options: dict[str, Any], nthread: int, max_co
 
 def _error_of(name: str, message: str, details: dict[str, Any]) -> FmlError:
     """The FmlError the child raised, as the same class in the parent."""
-    import fmlcore.errors as errors
+    import fmlcore.core.errors as errors
 
     cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, FmlError)):

@@ -1,6 +1,6 @@
 """The trainer API's OpenAPI 3 document (tests check it lists exactly the app's routes)."""
 
-from fmlcore.openapi import MODEL, document, error_responses, ok, path_param
+from fmlcore.web.openapi import MODEL, document, error_responses, ok, path_param
 
 TRAIN_OPTIONS = {
     "target": {"type": "string", "default": "label"},

@@ -15,15 +15,15 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fmlcore.errors import DeadlineExceeded, PayloadTooLarge
-from fmlcore.jobs import InputRef, JobMessage, get_input
-from fmlcore.layout import data_extension, model_key, s3_uri
-from fmlcore.lifecycle import JobLifecycle
-from fmlcore.model_store import ModelStore
-from fmlcore.settings import Settings
-from fmlcore.status import FAILED, RUNNING, SUCCEEDED, StatusStore, transition
-from fmlcore.tabular import check_column_count, check_file_size, read_table
-from fmlcore.worker import JobContext, JobInterrupted
+from fmlcore.core.errors import DeadlineExceeded, PayloadTooLarge
+from fmlcore.core.layout import data_extension, model_key, s3_uri
+from fmlcore.core.settings import Settings
+from fmlcore.jobs.lifecycle import JobLifecycle
+from fmlcore.jobs.message import InputRef, JobMessage, get_input
+from fmlcore.jobs.status import FAILED, RUNNING, SUCCEEDED, StatusStore, transition
+from fmlcore.jobs.worker import JobContext, JobInterrupted
+from fmlcore.ml.model_store import ModelStore
+from fmlcore.ml.tabular import check_column_count, check_file_size, read_table
 from trainer.isolated import train_in_child, warm_up
 from trainer.training import BudgetExceeded, Interrupted, TrainOptions
 

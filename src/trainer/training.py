@@ -24,9 +24,9 @@ import pandas as pd
 import xgboost as xgb
 from scipy.stats import rankdata
 
-from fmlcore.errors import InvalidInput
-from fmlcore.features import FeatureSchema
-from fmlcore.jobs import isoformat, utcnow
+from fmlcore.core.errors import InvalidInput
+from fmlcore.jobs.message import isoformat, utcnow
+from fmlcore.ml.features import FeatureSchema
 
 DEFAULT_TARGET = "label"
 DEFAULT_PARAMS = {"tree_method": "hist", "max_depth": 6, "eta": 0.1, "seed": 42}

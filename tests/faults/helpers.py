@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from fmlcore.model_store import ModelStore
-from fmlcore.sample_data import write as write_sample
-from fmlcore.status import StatusStore
+from fmlcore.jobs.status import StatusStore
+from fmlcore.ml.model_store import ModelStore
+from fmldev.sample_data import write as write_sample
 from tests.conftest import ROOT
 from tests.integration.conftest import Proc, wait_for
 from trainer.training import TrainOptions, prepare, train

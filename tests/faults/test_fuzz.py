@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fmlcore.model_store import ModelStore
+from fmlcore.ml.model_store import ModelStore
 from tests.integration.conftest import start_api
 
 from .helpers import FAULT_ENV, report, trained_model

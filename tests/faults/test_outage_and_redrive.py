@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from fmlcore.jobs import job_id_for
-from fmlcore.model_store import ModelStore
-from fmlcore.status import StatusStore
+from fmlcore.jobs.message import job_id_for
+from fmlcore.jobs.status import StatusStore
+from fmlcore.ml.model_store import ModelStore
 
 from .helpers import csv_bytes, report, start_worker, trained_model, versions, wait_state
 from .proxy import TcpProxy
@@ -90,7 +90,7 @@ def test_dead_lettered_job_succeeds_after_redrive(aws, settings, start_proc, pro
     attempts_before = dead["attempts"]
 
     trained_model(models, model)  # the fix: a good model version on top
-    subprocess.run([sys.executable, "-m", "fmlcore.redrive", "predict"], check=True, env=proc_env, timeout=60)
+    subprocess.run([sys.executable, "-m", "fmlcore.jobs.redrive", "predict"], check=True, env=proc_env, timeout=60)
     record = wait_state(statuses, job_id, ("succeeded",), timeout=60)
     states = [h["state"] for h in record["history"]]
     assert states.count("running") == attempts_before + 1

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from fmlcore.errors import NotFound
-from fmlcore.jobs import InputRef, JobMessage, job_id_for
-from fmlcore.model_store import ModelStore
-from fmlcore.status import StatusStore
+from fmlcore.core.errors import NotFound
+from fmlcore.jobs.message import InputRef, JobMessage, job_id_for
+from fmlcore.jobs.status import StatusStore
+from fmlcore.ml.model_store import ModelStore
 from tests.integration.conftest import wait_for
 
 from .helpers import SAMPLE, csv_bytes, report, start_worker, trained_model, versions, wait_state

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from fmlcore.aws import AwsClients
-from fmlcore.settings import Settings
-from fmlcore.stack import USER_ROLE_ENV, role_env, with_role
+from fmlcore.core.aws import AwsClients
+from fmlcore.core.settings import Settings
+from fmldev.stack import USER_ROLE_ENV, role_env, with_role
 
 BIN = Path(sys.executable).parent
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from fmlcore.jobs import InputRef, JobMessage, job_id_for
-from fmlcore.status import StatusStore
+from fmlcore.jobs.message import InputRef, JobMessage, job_id_for
+from fmlcore.jobs.status import StatusStore
 
 from .conftest import receive_until
 

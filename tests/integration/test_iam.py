@@ -12,9 +12,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from fmlcore.aws import is_access_denied
-from fmlcore.jobs import InputRef, JobMessage
-from fmlcore.status import StatusStore
+from fmlcore.core.aws import is_access_denied
+from fmlcore.jobs.message import InputRef, JobMessage
+from fmlcore.jobs.status import StatusStore
 from tests.faults.helpers import csv_bytes, trained_model
 from tests.integration.conftest import as_role, start_api_proc, wait_for
 
@@ -154,7 +154,7 @@ def test_emulator_serves_tls_verified_against_the_stack_ca(settings):
 def test_a_refused_input_fails_the_job_permanently(aws, settings, start_proc, proc_env, unique, tmp_path):
     """A job whose input the worker's role may not read fails at once with PermissionDenied:
     no retries, no dead letter. Control: a job on a readable input in the same run succeeds."""
-    from fmlcore.model_store import ModelStore
+    from fmlcore.ml.model_store import ModelStore
 
     model = f"iam-{unique}"
     trained_model(ModelStore(aws.s3, settings.models_bucket), model)

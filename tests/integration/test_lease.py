@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from fmlcore.lease import Holder, Lease, LeaseStore
+from fmlcore.jobs.lease import Holder, Lease, LeaseStore
 
 pytestmark = pytest.mark.emulator
 

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import requests
 
-from fmlcore.errors import NotFound
-from fmlcore.jobs import job_id_for
-from fmlcore.model_store import ModelStore
-from fmlcore.sample_data import write as write_sample
-from fmlcore.status import StatusStore
+from fmlcore.core.errors import NotFound
+from fmlcore.jobs.message import job_id_for
+from fmlcore.jobs.status import StatusStore
+from fmlcore.ml.model_store import ModelStore
+from fmldev.sample_data import write as write_sample
 from trainer.training import TrainOptions, prepare, train
 
 from ..conftest import ROOT

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from fmlcore.aws import AwsClients
-from fmlcore.settings import Settings
-from fmlcore.stack import role_env
+from fmlcore.core.aws import AwsClients
+from fmlcore.core.settings import Settings
+from fmldev.stack import role_env
 
 pytestmark = pytest.mark.emulator
 

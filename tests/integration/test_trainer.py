@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import requests
 
-from fmlcore.errors import NotFound
-from fmlcore.jobs import InputRef, JobMessage, job_id_for
-from fmlcore.model_store import ModelStore
-from fmlcore.status import StatusStore
+from fmlcore.core.errors import NotFound
+from fmlcore.jobs.message import InputRef, JobMessage, job_id_for
+from fmlcore.jobs.status import StatusStore
+from fmlcore.ml.model_store import ModelStore
 
 from ..conftest import ROOT
 from .conftest import start_api, wait_for
@@ -299,7 +299,7 @@ def abandoned_sync_record(settings, model: str, job_id: str, started_minutes_ago
     """The record an API process leaves when it dies (or cannot write the status) mid-training."""
     from datetime import UTC, datetime, timedelta
 
-    from fmlcore.status import new_record, transition
+    from fmlcore.jobs.status import new_record, transition
     from trainer.service import SYNC_NOTE
 
     job = JobMessage.new("train", model, InputRef(settings.datasets_bucket, f"{model}/x.csv", "v1"), {}, "api", job_id)

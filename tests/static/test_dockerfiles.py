@@ -433,7 +433,13 @@ def test_dockerignore_denies_by_default_and_reincludes_src():
 
 @pytest.mark.parametrize(
     "path",
-    ["requirements.txt", "pyproject.toml", "src/trainer/api.py", "src/predictor/api.py", "src/fmlcore/settings.py"],
+    [
+        "requirements.txt",
+        "pyproject.toml",
+        "src/trainer/api.py",
+        "src/predictor/api.py",
+        "src/fmlcore/core/settings.py",
+    ],
 )
 def test_dockerignore_keeps_what_the_images_need(path):
     assert not ignored(path, dockerignore_patterns()), f"{path} is left out of the build context"

@@ -30,7 +30,7 @@ locals {
     predictor = "predict"
   }
 
-  # What every container learns from the stack (fmlcore/settings.py reads these).
+  # What every container learns from the stack (fmlcore/core/settings.py reads these).
   stack_env = {
     FML_TARGET                    = "aws"
     AWS_REGION                    = var.region

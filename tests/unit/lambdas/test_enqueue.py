@@ -7,8 +7,8 @@ import logging
 import pytest
 from botocore.exceptions import ClientError
 
-from fmlcore.jobs import JobMessage, job_id_for
-from fmlcore.status import StatusStore
+from fmlcore.jobs.message import JobMessage, job_id_for
+from fmlcore.jobs.status import StatusStore
 from lambdas.enqueue import enqueue_event
 
 

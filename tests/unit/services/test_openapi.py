@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from fmlcore.settings import Settings
+from fmlcore.core.settings import Settings
 from predictor.api import create_app as predictor_app
 from trainer.api import create_app as trainer_app
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmlcore.errors import InvalidInput
+from fmlcore.core.errors import InvalidInput
 from tests.conftest import ROOT
 from trainer.isolated import train_in_child
 from trainer.training import BudgetExceeded, Interrupted, TrainOptions, prepare, train

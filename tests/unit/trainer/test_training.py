@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmlcore.errors import InvalidInput
-from fmlcore.features import FeatureSchema
+from fmlcore.core.errors import InvalidInput
+from fmlcore.ml.features import FeatureSchema
 from trainer.training import TrainOptions, holdout_metrics, infer_objective, prepare, split, train
 
 

@@ -59,7 +59,7 @@ run "whole_stack_plans" {
 
   assert {
     condition     = keys(output.queues) == ["predict", "predict_dlq", "train", "train_dlq"]
-    error_message = "output.queues must map train, predict and their dead-letter queues (the shape fmlcore.stack reads)."
+    error_message = "output.queues must map train, predict and their dead-letter queues (the shape fmldev.stack reads)."
   }
 
   assert {

@@ -1,0 +1,164 @@
+"""Every environment variable fargate-ml reads, mapped to a setting in this one place.
+
+Processes build `Settings.from_env(os.environ)` once at start and pass it down; nothing
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+from fmlcore.core.errors import ConfigError
+
+TARGETS = ("aws", "local")
+
+
+def _env(name: str, help: str, default: str | None = None, cast=str):
+    """Declare a setting read from environment variable `name`."""
+    return field(default=default, metadata={"env": name, "help": help, "cast": cast})
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: str = _env("FML_TARGET", "'aws' (real endpoints) or 'local' (the emulator, via localstack-client)", "aws")
+    region: str = _env("AWS_REGION", "AWS region", "us-east-1")
+    localstack_host: str | None = _env("LOCALSTACK_HOST", "host:port of the local emulator when FML_TARGET=local", None)
+    log_level: str = _env("FML_LOG_LEVEL", "log level", "INFO")
+    ca_bundle: str | None = _env(
+        "AWS_CA_BUNDLE", "certificates that verify the endpoint's TLS (the emulator's own)", None
+    )
+
+    # Identity: the environment's credentials are used only to assume this role when it is set.
+    role_arn: str | None = _env(
+        "FML_ROLE_ARN", "role this process assumes at start (local processes: their workload's role)", None
+    )
+    role_session_seconds: int = _env(
+        "FML_ROLE_SESSION_SECONDS", "lifetime of an assumed role's session (refreshed before it ends)", 3600, int
+    )
+    iam_audit_dir: str | None = _env(
+        "FML_IAM_AUDIT_DIR", "folder where each process records the AWS calls it made (make iam-report)", None
+    )
+
+    datasets_bucket: str | None = _env("FML_DATASETS_BUCKET", "bucket users drop training data into")
+    models_bucket: str | None = _env("FML_MODELS_BUCKET", "versioned bucket of model artifacts")
+    inference_bucket: str | None = _env("FML_INFERENCE_BUCKET", "bucket users drop files to score into")
+    predictions_bucket: str | None = _env("FML_PREDICTIONS_BUCKET", "versioned bucket of predictions")
+    train_queue_url: str | None = _env("FML_TRAIN_QUEUE_URL", "SQS queue of training jobs")
+    predict_queue_url: str | None = _env("FML_PREDICT_QUEUE_URL", "SQS queue of batch prediction jobs")
+    train_dlq_url: str | None = _env("FML_TRAIN_DLQ_URL", "dead-letter queue of the train queue")
+    predict_dlq_url: str | None = _env("FML_PREDICT_DLQ_URL", "dead-letter queue of the predict queue")
+
+    # The enqueue Lambda: which kind of job its bucket makes, where it sends and records it.
+    job_kind: str | None = _env("FML_JOB_KIND", "train or predict (enqueue Lambda)")
+    queue_url: str | None = _env("FML_QUEUE_URL", "queue the enqueue Lambda sends to")
+    status_bucket: str | None = _env("FML_STATUS_BUCKET", "bucket the enqueue Lambda writes _jobs/ records to")
+
+    # Workers (both kinds).
+    worker_visibility_timeout: int = _env(
+        "FML_WORKER_VISIBILITY_TIMEOUT", "seconds a received job stays hidden; a heartbeat renews it", 60, int
+    )
+    worker_wait_seconds: int = _env("FML_WORKER_WAIT_SECONDS", "SQS long-poll wait (max 20)", 20, int)
+    worker_retry_base_seconds: int = _env(
+        "FML_WORKER_RETRY_BASE_SECONDS",
+        "first redelivery delay after a transient failure (doubles per attempt)",
+        5,
+        int,
+    )
+    job_timeout_seconds: int = _env(
+        "FML_JOB_TIMEOUT_SECONDS",
+        "a worker's time limit per job; past it the job fails for good (at most 39600: SQS holds a message 12 h)",
+        6 * 3600,
+        int,
+    )
+    xgb_nthread: int = _env("FML_XGB_NTHREAD", "XGBoost threads for training and batch jobs (0 = all cores)", 0, int)
+    api_xgb_nthread: int = _env(
+        "FML_API_XGB_NTHREAD",
+        "XGBoost threads per online prediction (gunicorn threads already run requests side by side)",
+        1,
+        int,
+    )
+    batch_chunk_rows: int = _env("FML_BATCH_CHUNK_ROWS", "rows scored per chunk in batch prediction", 50_000, int)
+    max_dataset_bytes: int = _env(
+        "FML_MAX_DATASET_BYTES",
+        "largest file read whole: a dataset trained on (in memory), a Parquet file scored (on disk)",
+        4 << 30,
+        int,
+    )
+    max_columns: int = _env(
+        "FML_MAX_COLUMNS",
+        "columns (or distinct JSON keys) any input may have: requests, batch files, datasets",
+        2_000,
+        int,
+    )
+    max_line_bytes: int = _env(
+        "FML_MAX_LINE_BYTES", "longest line of a CSV or JSON-lines file (a longer one fails the job)", 8 << 20, int
+    )
+    max_row_group_bytes: int = _env(
+        "FML_MAX_ROW_GROUP_BYTES", "largest uncompressed Parquet row group a batch job reads at once", 1 << 30, int
+    )
+
+    # Models.
+    model_cache_size: int = _env("FML_MODEL_CACHE_SIZE", "boosters kept in memory per process (LRU)", 8, int)
+    model_latest_ttl: float = _env(
+        "FML_MODEL_LATEST_TTL", "seconds before the latest model version is re-checked", 5.0, float
+    )
+
+    # HTTP services (gunicorn reads these through its config module).
+    web_bind: str | None = _env("FML_BIND", "host:port the API listens on (trainer 127.0.0.1:8081, predictor :8080)")
+    web_workers: int = _env("FML_WEB_WORKERS", "gunicorn worker processes", 2, int)
+    web_threads: int = _env("FML_WEB_THREADS", "threads per gunicorn worker (gthread)", 4, int)
+    web_timeout: int = _env("FML_WEB_TIMEOUT", "seconds before gunicorn restarts a stuck worker", 90, int)
+    max_body_bytes: int = _env("FML_MAX_BODY_BYTES", "largest request body (API Gateway allows 10 MB)", 10 << 20, int)
+    max_predict_rows: int = _env(
+        "FML_MAX_PREDICT_ROWS", "rows one online prediction request may score (more → 413)", 10_000, int
+    )
+    sync_train_max_rows: int = _env(
+        "FML_SYNC_TRAIN_MAX_ROWS", "rows trained within the request; more → 202", 200_000, int
+    )
+    sync_train_max_bytes: int = _env(
+        "FML_SYNC_TRAIN_MAX_BYTES", "dataset bytes trained within the request; more → 202", 10 << 20, int
+    )
+    sync_train_max_seconds: float = _env(
+        "FML_SYNC_TRAIN_MAX_SECONDS",
+        "training seconds within the request; longer → 202 (API Gateway: 30 s)",
+        20.0,
+        float,
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
+        values = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            raw = environ.get(name)
+            if name == "AWS_REGION" and not raw:
+                raw = environ.get("AWS_DEFAULT_REGION")
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = f.metadata["cast"](raw)
+            except ValueError as exc:
+                raise ConfigError(f"{name}={raw!r} is not valid: {exc}", {"variable": name}) from exc
+        values.update(overrides)
+        settings = cls(**values)
+        if settings.target not in TARGETS:
+            raise ConfigError(f"FML_TARGET must be one of {TARGETS}, not {settings.target!r}")
+        return settings
+
+    def require(self, name: str):
+        """The value of setting `name`, or a ConfigError naming its environment variable."""
+        value = getattr(self, name)
+        if value is None or value == "":
+            env = next(f.metadata["env"] for f in fields(self) if f.name == name)
+            raise ConfigError(f"setting {name} is not configured: set {env}", {"variable": env})
+        return value
+
+    @classmethod
+    def documented(cls) -> list[tuple[str, str, str | None]]:
+        """(env var, help, default) of every setting, for docs and `--help`."""
+        return [(f.metadata["env"], f.metadata["help"], f.default) for f in fields(cls)]

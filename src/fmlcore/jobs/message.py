@@ -1,0 +1,221 @@
+"""The job message: one schema for every batch and async job (docs/contracts.md, "Job message").
+
+    {"job_id": "...", "kind": "train|predict", "model": "churn",
+     "input": {"bucket": "...", "key": "...", "version_id": "..."},
+     "options": {"target": "label", "params": {}}, "source": "s3|api",
+     "submitted_at": "2026-...Z"}
+
+The job id is a digest of (kind, bucket, key, version id): a re-delivered S3 event or SQS
+message maps to the same job and so to the same output keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from fmlcore.core.aws import is_not_found
+from fmlcore.core.errors import InvalidInput
+from fmlcore.core.layout import validate_model_name
+
+KINDS = ("train", "predict")
+SOURCES = ("s3", "api")
+SCHEMA_VERSION = 1
+
+# Options a job may carry, by kind; anything else is rejected so a typo is not silently ignored.
+OPTION_KEYS = {
+    "train": {
+        "target",
+        "objective",
+        "params",
+        "num_boost_round",
+        "early_stopping_rounds",
+        "validation_fraction",
+        "ignore_columns",
+    },
+    "predict": {"model_version"},
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isoformat(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_id_for(kind: str, bucket: str, key: str, version_id: str | None) -> str:
+    """Deterministic job id of the job that processes this input object version."""
+    digest = hashlib.sha256(f"{kind}\0{bucket}\0{key}\0{version_id or ''}".encode()).hexdigest()
+    return f"{kind}-{digest[:32]}"
+
+
+def job_id_for_event(kind: str, bucket: str, key: str, version_id: str | None, sequencer: str | None) -> str:
+    """The job id of an S3 event's object: by its version, else by the event's sequencer."""
+    return job_id_for(kind, bucket, key, version_id or f"seq:{sequencer or ''}")
+
+
+@dataclass(frozen=True)
+class InputRef:
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+
+def get_input(s3: Any, ref: InputRef) -> dict[str, Any]:
+    """The S3 object (get_object response) a job reads; a missing one is a permanent InvalidInput."""
+    kwargs = {"VersionId": ref.version_id} if ref.version_id else {}
+    try:
+        return s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise InvalidInput(
+                f"input s3://{ref.bucket}/{ref.key} (version {ref.version_id or 'latest'}) no longer exists",
+                {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id},
+            ) from exc
+        raise
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    job_id: str
+    kind: str
+    model: str
+    input: InputRef
+    options: dict[str, Any] = field(default_factory=dict)
+    source: str = "s3"
+    submitted_at: str = ""
+
+    @classmethod
+    def new(
+        cls,
+        kind: str,
+        model: str,
+        input: InputRef,
+        options: dict[str, Any] | None = None,
+        source: str = "s3",
+        job_id: str | None = None,
+    ) -> JobMessage:
+        """A validated message; the job id defaults to the digest of the input object version."""
+        msg = cls(
+            job_id=job_id or job_id_for(kind, input.bucket, input.key, input.version_id),
+            kind=kind,
+            model=model,
+            input=input,
+            options=dict(options or {}),
+            source=source,
+            submitted_at=isoformat(utcnow()),
+        )
+        msg.validate()
+        return msg
+
+    def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidInput(f"unknown job kind {self.kind!r}: expected one of {KINDS}", {"kind": self.kind})
+        if self.source not in SOURCES:
+            raise InvalidInput(f"unknown job source {self.source!r}", {"source": self.source})
+        validate_model_name(self.model)
+        if not self.input.bucket or not self.input.key:
+            raise InvalidInput("job input needs a bucket and a key", {"input": asdict(self.input)})
+        if not isinstance(self.options, dict):
+            raise InvalidInput("job options must be an object", {"options": self.options})
+        unknown = sorted(set(self.options) - OPTION_KEYS[self.kind])
+        if unknown:
+            raise InvalidInput(
+                f"unknown {self.kind} option(s): {', '.join(unknown)}",
+                {"unknown": unknown, "allowed": sorted(OPTION_KEYS[self.kind])},
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "schema": SCHEMA_VERSION}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> JobMessage:
+        if not isinstance(data, dict):
+            raise InvalidInput("job message must be a JSON object", {"got": type(data).__name__})
+        missing = sorted({"job_id", "kind", "model", "input"} - set(data))
+        if missing:
+            raise InvalidInput(f"job message lacks {', '.join(missing)}", {"missing": missing})
+        raw_input = data["input"]
+        if not isinstance(raw_input, dict):
+            raise InvalidInput("job message input must be an object", {"input": raw_input})
+        msg = cls(
+            job_id=str(data["job_id"]),
+            kind=data["kind"],
+            model=data["model"],
+            input=InputRef(
+                bucket=raw_input.get("bucket", ""),
+                key=raw_input.get("key", ""),
+                version_id=raw_input.get("version_id"),
+            ),
+            options=data.get("options") or {},
+            source=data.get("source", "s3"),
+            submitted_at=data.get("submitted_at", ""),
+        )
+        msg.validate()
+        return msg
+
+    @classmethod
+    def from_json(cls, body: str) -> JobMessage:
+        try:
+            data = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"job message is not JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+
+def _json_object(name: str, raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"option {name} must be a JSON object: {exc}", {"option": name}) from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(f"option {name} must be a JSON object", {"option": name, "got": raw})
+    return value
+
+
+def _number(cast):
+    def parse(name: str, raw: str):
+        try:
+            return cast(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"option {name} must be a {cast.__name__}, not {raw!r}", {"option": name}) from exc
+
+    return parse
+
+
+# How each option is read from S3 user metadata, where every value is a string
+# (`aws s3 cp data.csv s3://.../churn/ --metadata target=churned,params='{"max_depth":4}'`).
+_METADATA_PARSERS = {
+    "target": lambda name, raw: raw,
+    "objective": lambda name, raw: raw,
+    "params": _json_object,
+    "num_boost_round": _number(int),
+    "early_stopping_rounds": _number(int),
+    "validation_fraction": _number(float),
+    "model_version": lambda name, raw: raw,
+    # `aws s3 cp --metadata a=b,c=d` splits on commas, so ';' and spaces separate columns too.
+    "ignore_columns": lambda name, raw: [c for c in re.split(r"[,;\s]+", raw) if c],
+}
+
+
+def options_from_metadata(kind: str, metadata: dict[str, str]) -> dict[str, Any]:
+    """Job options from string values (S3 user metadata, a query string); unknown keys are an error."""
+    lowered = {k.lower().replace("-", "_"): v for k, v in (metadata or {}).items()}
+    unknown = sorted(set(lowered) - OPTION_KEYS[kind])
+    if unknown:
+        raise InvalidInput(
+            f"unknown {kind} option(s) in the object's metadata: {', '.join(unknown)}",
+            {"unknown": unknown, "allowed": sorted(OPTION_KEYS[kind])},
+        )
+    return {name: _METADATA_PARSERS[name](name, raw) for name, raw in lowered.items()}

@@ -1,0 +1,1 @@
+"""Model code: the feature schema, the file formats, the model store (pandas, pyarrow, xgboost)."""
