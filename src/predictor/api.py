@@ -25,8 +25,8 @@ from fmlcore.core.layout import validate_model_name
 from fmlcore.core.logs import configure_logging
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.status import StatusStore
+from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
-from fmlcore.ml.tabular import read_table
 from fmlcore.web.http import bucket_checks, json_body, json_response, register_common
 from predictor import online
 from predictor.openapi import SPEC
@@ -84,10 +84,10 @@ def predict_route(model: str) -> Response:
         else:
             frame = frame_from_records(loaded, body["records"], app.settings.max_predict_rows)
         input_format, payload = given[0], body[given[0]]
-    elif mimetype in ("text/csv", "application/csv"):
+    elif mimetype in formats.CSV.content_types:
         check_csv_shape(raw, app.settings.max_predict_rows, app.settings.max_columns)
         loaded = app.store.load(model, version)
-        frame = read_table(raw, ".csv")
+        frame = formats.CSV.read_table(raw)
         input_format, payload = "csv", raw.decode("utf-8", errors="replace")
     else:
         raise UnsupportedMediaType(

@@ -16,12 +16,12 @@ from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import JobMessage
 from fmlcore.jobs.status import StatusStore
 from fmlcore.jobs.worker import JobContext
+from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
-from predictor.batch import TRANSFER, ReadLimits, score_file
+from fmlcore.ml.readers import ReadLimits
+from predictor.batch import TRANSFER, score_file
 
 log = logging.getLogger("fml.predictor")
-
-CONTENT_TYPES = {".csv": "text/csv", ".jsonl": "application/x-ndjson", ".parquet": "application/vnd.apache.parquet"}
 
 
 class BatchService:
@@ -54,9 +54,9 @@ class BatchService:
                 check_deadline=ctx.check_deadline,
             )
             meta = {"job_id": job.job_id, "model_version": loaded.version, "input_version": job.input.version_id or ""}
-            ext = output_key[output_key.rfind(".") :]
+            content_type = formats.for_key(output_key).content_type
             outputs = {"predictions_uri": s3_uri(self.bucket, output_key)}
-            outputs["predictions_version"] = self._upload(result.output_path, output_key, CONTENT_TYPES[ext], meta)
+            outputs["predictions_version"] = self._upload(result.output_path, output_key, content_type, meta)
             if result.rows_failed:
                 outputs["errors_uri"] = s3_uri(self.bucket, errors_key)
                 outputs["errors_version"] = self._upload(result.errors_path, errors_key, "text/csv", meta)

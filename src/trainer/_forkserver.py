@@ -11,5 +11,5 @@ import signal
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-import fmlcore.ml.tabular  # noqa: E402, F401
+import fmlcore.ml.formats  # noqa: E402, F401
 import trainer.training  # noqa: E402, F401

@@ -32,8 +32,8 @@ from fmlcore.core.settings import Settings
 from fmlcore.jobs.lifecycle import error_dict
 from fmlcore.jobs.message import InputRef, JobMessage, options_from_metadata
 from fmlcore.jobs.status import FAILED, QUEUED, RUNNING, StatusStore, new_record, transition
+from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
-from fmlcore.ml.tabular import extension_for_content_type, read_table
 from fmlcore.web.http import bucket_checks, json_body, json_response, register_common
 from trainer.openapi import SPEC
 from trainer.service import SYNC_NOTE, TrainingService
@@ -80,14 +80,14 @@ def train_model(model: str) -> Response:
         options = body
         ref, frame, size = _s3_dataset(app, bucket, key, version or None)
     else:
-        ext = extension_for_content_type(request.content_type)
+        fmt = formats.for_content_type(request.content_type)
         options = options_from_metadata("train", dict(request.args))
         data = request.get_data(cache=False)
         if not data:
             raise InvalidInput("the request body is empty: send the dataset as CSV or JSON lines")
-        ref = _store_upload(app, model, data, ext)
+        ref = _store_upload(app, model, data, fmt.extension)
         size = len(data)
-        frame = read_table(data, ext) if size <= app.settings.sync_train_max_bytes else None
+        frame = fmt.read_table(data) if size <= app.settings.sync_train_max_bytes else None
 
     job = JobMessage.new("train", model, ref, options, source="api", job_id=f"train-{uuid.uuid4().hex}")
     with bind(job_id=job.job_id, model=model):

@@ -22,7 +22,8 @@ import pandas as pd
 import xgboost as xgb
 
 from fmlcore.core.errors import FmlError, InvalidInput
-from fmlcore.ml.tabular import check_column_count, read_table
+from fmlcore.ml import formats
+from fmlcore.ml.readers import check_column_count
 from trainer.training import BudgetExceeded, Interrupted, Trained, TrainOptions, prepare, train
 
 log = logging.getLogger("fml.trainer.isolated")
@@ -73,7 +74,7 @@ def _child(conn: Any, source: Any, options: dict[str, Any], nthread: int, max_co
             frame = source
         else:
             data, ext = source
-            frame = read_table(data, ext)
+            frame = formats.for_extension(ext).read_table(data)
             check_column_count(frame.shape[1], max_columns)
         opts = TrainOptions.from_job(options)
         trained = train(prepare(frame, opts), opts, nthread=nthread)

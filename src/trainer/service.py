@@ -22,8 +22,9 @@ from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import InputRef, JobMessage, get_input
 from fmlcore.jobs.status import FAILED, RUNNING, SUCCEEDED, StatusStore, transition
 from fmlcore.jobs.worker import JobContext, JobInterrupted
+from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
-from fmlcore.ml.tabular import check_column_count, check_file_size, read_table
+from fmlcore.ml.readers import check_column_count, check_file_size
 from trainer.isolated import train_in_child, warm_up
 from trainer.training import BudgetExceeded, Interrupted, TrainOptions
 
@@ -78,7 +79,7 @@ class TrainingService:
     def read_dataset(self, ref: InputRef) -> pd.DataFrame:
         """The dataset as a table (the API's synchronous path, within its small budget)."""
         data, ext = self.fetch_dataset(ref)
-        frame = read_table(data, ext)
+        frame = formats.for_extension(ext).read_table(data)
         check_column_count(frame.shape[1], self.settings.max_columns)
         return frame
 

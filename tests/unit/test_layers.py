@@ -78,8 +78,8 @@ def test_the_lambda_package_imports_only_the_stdlib_boto3_and_the_lambda_safe_la
     ("package", "path", "name", "rule"),
     [
         ("fmlcore", "fmlcore/core/aws.py", "fmlcore.jobs.status", fmlcore_rule),
-        ("fmlcore", "fmlcore/jobs/worker.py", "fmlcore.ml.tabular", fmlcore_rule),
-        ("fmlcore", "fmlcore/ml/tabular.py", "predictor.batch", fmlcore_rule),
+        ("fmlcore", "fmlcore/jobs/worker.py", "fmlcore.ml.formats", fmlcore_rule),
+        ("fmlcore", "fmlcore/ml/formats.py", "predictor.batch", fmlcore_rule),
         ("lambdas", "lambdas/enqueue.py", "pandas", lambda_rule),
         ("lambdas", "lambdas/enqueue.py", "fmlcore.ml.features", lambda_rule),
     ],

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fmlcore.core.errors import InvalidInput
-from predictor.batch import ReadLimits, read_csv_chunks, read_jsonl_chunks, read_parquet_chunks
+from fmlcore.ml.readers import ReadLimits, read_csv_chunks, read_jsonl_chunks, read_parquet_chunks
 
 SMALL = ReadLimits(max_columns=50, max_line_bytes=1 << 20, max_file_bytes=1 << 30, max_row_group_bytes=1 << 20)
 
