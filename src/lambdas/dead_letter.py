@@ -19,6 +19,7 @@ from fmlcore.core.errors import FmlError
 from fmlcore.core.logs import bind, configure_logging
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.dead_letters import record_dead_job, record_enqueue_failure
+from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.status import StatusStore
 
 log = logging.getLogger("fml.dead_letter")
@@ -34,16 +35,16 @@ def _init() -> dict[str, Any]:
         clients = AwsClients(settings)
         clients.log_identity()
         _runtime.update(
-            statuses={
-                "train": StatusStore(clients.s3, settings.require("models_bucket")),
-                "predict": StatusStore(clients.s3, settings.require("predictions_bucket")),
+            jobs={
+                "train": JobLifecycle(StatusStore(clients.s3, settings.require("models_bucket"))),
+                "predict": JobLifecycle(StatusStore(clients.s3, settings.require("predictions_bucket"))),
             },
             kinds={settings.require("datasets_bucket"): "train", settings.require("inference_bucket"): "predict"},
         )
     return _runtime
 
 
-def handle_records(records: list[dict[str, Any]], statuses: dict, kinds: dict) -> list[dict[str, str]]:
+def handle_records(records: list[dict[str, Any]], jobs: dict, kinds: dict) -> list[dict[str, str]]:
     """Record every dead letter; returns the batch item failures (to be delivered again)."""
     failures = []
     for message in records:
@@ -52,9 +53,9 @@ def handle_records(records: list[dict[str, Any]], statuses: dict, kinds: dict) -
             try:
                 data = json.loads(message.get("body") or "")
                 if isinstance(data, dict) and "requestPayload" in data:
-                    record_enqueue_failure(data, kinds, statuses)
+                    record_enqueue_failure(data, kinds, jobs)
                 else:
-                    record_dead_job(message["body"], statuses)
+                    record_dead_job(message["body"], jobs)
             except (ValueError, FmlError) as exc:  # not a job message: nothing to record
                 log.warning("dropping a dead letter that is no job message: %s", exc)
             except (BotoCoreError, ClientError) as exc:
@@ -66,5 +67,5 @@ def handle_records(records: list[dict[str, Any]], statuses: dict, kinds: dict) -
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     runtime = _init()
     with bind(request_id=getattr(context, "aws_request_id", None)):
-        failures = handle_records(event.get("Records") or [], runtime["statuses"], runtime["kinds"])
+        failures = handle_records(event.get("Records") or [], runtime["jobs"], runtime["kinds"])
     return {"batchItemFailures": failures}

@@ -18,14 +18,16 @@ from fmlcore.core.errors import InvalidInput
 from fmlcore.core.layout import RESERVED_PREFIX, data_extension, model_from_key
 from fmlcore.core.logs import bind, configure_logging
 from fmlcore.core.settings import Settings
-from fmlcore.jobs.message import InputRef, JobMessage, job_id_for_event, options_from_metadata
-from fmlcore.jobs.status import FAILED, QUEUED, StatusStore, new_record, transition
+from fmlcore.jobs.lifecycle import JobLifecycle
+from fmlcore.jobs.message import InputRef, JobMessage, job_id_for_event
+from fmlcore.jobs.options import options_from_text
+from fmlcore.jobs.status import QUEUED, StatusStore
 
 log = logging.getLogger("fml.enqueue")
 
 
 def enqueue_event(
-    event: dict[str, Any], *, kind: str, queue_url: str, s3: Any, sqs: Any, statuses: StatusStore
+    event: dict[str, Any], *, kind: str, queue_url: str, s3: Any, sqs: Any, jobs: JobLifecycle
 ) -> dict[str, list]:
     """Turn every S3 record of `event` into a job; returns what was enqueued, skipped and failed."""
     summary: dict[str, list] = {"enqueued": [], "skipped": [], "failed": []}
@@ -40,7 +42,7 @@ def enqueue_event(
         return summary
     for record in records:
         try:
-            outcome, detail = _enqueue_record(record, kind=kind, queue_url=queue_url, s3=s3, sqs=sqs, statuses=statuses)
+            outcome, detail = _enqueue_record(record, kind=kind, queue_url=queue_url, s3=s3, sqs=sqs, jobs=jobs)
         except (KeyError, TypeError, AttributeError) as exc:  # a record of an unknown shape: skip it, go on
             outcome, detail = _skip(f"malformed record ({type(exc).__name__}: {exc})")
         summary[outcome].append(detail)
@@ -53,7 +55,7 @@ def _skip(reason: str, **fields: Any) -> tuple[str, dict]:
 
 
 def _enqueue_record(
-    record: dict[str, Any], *, kind: str, queue_url: str, s3: Any, sqs: Any, statuses: StatusStore
+    record: dict[str, Any], *, kind: str, queue_url: str, s3: Any, sqs: Any, jobs: JobLifecycle
 ) -> tuple[str, dict]:
     s3_part = record.get("s3") if isinstance(record, dict) else None
     if not isinstance(s3_part, dict) or record.get("eventSource") != "aws:s3":
@@ -76,9 +78,9 @@ def _enqueue_record(
     version_id = obj.get("versionId")
     job_id = job_id_for_event(kind, bucket, key, version_id, obj.get("sequencer"))
     with bind(job_id=job_id, model=model, bucket=bucket, key=key, version_id=version_id):
-        existing = statuses.get(job_id)
-        if existing is not None and existing["state"] != QUEUED:
-            return _skip(f"duplicate event: job already {existing['state']}", job_id=job_id)
+        existing = jobs.get(job_id)
+        if existing is not None and existing.state != QUEUED:
+            return _skip(f"duplicate event: job already {existing.state}", job_id=job_id)
         try:
             head = s3.head_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
         except ClientError as exc:
@@ -87,15 +89,15 @@ def _enqueue_record(
             raise
         ref = InputRef(bucket=bucket, key=key, version_id=version_id or head.get("VersionId"))
         try:
-            options = options_from_metadata(kind, head.get("Metadata", {}))
+            options = options_from_text(kind, head.get("Metadata", {}))
             msg = JobMessage.new(kind, model, ref, options, source="s3", job_id=job_id)
         except InvalidInput as exc:
             msg = JobMessage(job_id=job_id, kind=kind, model=model, input=ref, source="s3")
-            statuses.put(transition(new_record(msg), FAILED, error=exc.to_dict(), note="rejected on arrival"))
+            jobs.reject(msg, exc.to_dict(), note="rejected on arrival")
             log.warning("job rejected: %s", exc.message)
             return "failed", {"job_id": job_id, "error": exc.message}
         if existing is None:
-            statuses.put(new_record(msg))
+            jobs.accept(msg)
         sqs.send_message(QueueUrl=queue_url, MessageBody=msg.to_json())
         log.info("job enqueued", extra={"kind": kind, "options": msg.options})
         return "enqueued", {"job_id": job_id, "model": model, "key": key}
@@ -116,7 +118,7 @@ def _init() -> dict[str, Any]:
             queue_url=settings.require("queue_url"),
             s3=clients.s3,
             sqs=clients.sqs,
-            statuses=StatusStore(clients.s3, settings.require("status_bucket")),
+            jobs=JobLifecycle(StatusStore(clients.s3, settings.require("status_bucket"))),
         )
     return _runtime
 

@@ -132,7 +132,7 @@ def get_prediction(prediction_id: str) -> Response:
 def get_job(job_id: str) -> Response:
     if not JOB_ID_RE.match(job_id):
         raise NotFound(f"no prediction job {job_id!r}", {"job_id": job_id})
-    return json_response(ctx().statuses.require(job_id))
+    return json_response(ctx().statuses.require(job_id).to_dict())
 
 
 def create_app(settings: Settings | None = None, clients: AwsClients | None = None) -> Flask:

@@ -29,14 +29,14 @@ from fmlcore.core.errors import InvalidInput, NotFound
 from fmlcore.core.layout import API_UPLOADS_PREFIX, RESERVED_PREFIX, parse_s3_uri, validate_model_name
 from fmlcore.core.logs import bind, configure_logging
 from fmlcore.core.settings import Settings
-from fmlcore.jobs.lifecycle import error_dict
-from fmlcore.jobs.message import InputRef, JobMessage, options_from_metadata
-from fmlcore.jobs.status import FAILED, QUEUED, RUNNING, StatusStore, new_record, transition
+from fmlcore.jobs.message import InputRef, JobMessage
+from fmlcore.jobs.options import options_from_text
+from fmlcore.jobs.status import QUEUED, JobRecord, StatusStore
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
 from fmlcore.web.http import bucket_checks, json_body, json_response, register_common
 from trainer.openapi import SPEC
-from trainer.service import SYNC_NOTE, TrainingService
+from trainer.service import TrainingService
 from trainer.training import BudgetExceeded
 
 log = logging.getLogger("fml.trainer.api")
@@ -54,8 +54,8 @@ class TrainerApp:
         self.sqs = clients.sqs
         models_bucket = settings.require("models_bucket")
         self.store = ModelStore.from_settings(clients.s3, settings)
-        self.statuses = StatusStore(clients.s3, models_bucket)
-        self.service = TrainingService(settings, clients.s3, self.store, self.statuses)
+        self.service = TrainingService(settings, clients.s3, self.store, StatusStore(clients.s3, models_bucket))
+        self.jobs = self.service.jobs
 
 
 def ctx() -> TrainerApp:
@@ -81,7 +81,7 @@ def train_model(model: str) -> Response:
         ref, frame, size = _s3_dataset(app, bucket, key, version or None)
     else:
         fmt = formats.for_content_type(request.content_type)
-        options = options_from_metadata("train", dict(request.args))
+        options = options_from_text("train", dict(request.args))
         data = request.get_data(cache=False)
         if not data:
             raise InvalidInput("the request body is empty: send the dataset as CSV or JSON lines")
@@ -98,14 +98,14 @@ def train_model(model: str) -> Response:
                 else f"{len(frame)} rows are over the synchronous budget of {app.settings.sync_train_max_rows}"
             )
             return _enqueue(app, job, reason)
-        record = app.statuses.put(transition(new_record(job), RUNNING, note=SYNC_NOTE))
+        record = app.jobs.start_sync(job)
         deadline = time.monotonic() + app.settings.sync_train_max_seconds
         try:
             result = app.service.train(job, frame=frame, deadline=deadline)
         except BudgetExceeded as exc:
             return _enqueue(app, job, str(exc), record)
         except Exception as exc:  # the record must not stay `running`: nothing else would finish it
-            app.statuses.put(transition(record, FAILED, error=error_dict(exc)))
+            app.jobs.fail(record, exc)
             raise
         try:
             app.service.succeed(record, result)
@@ -159,13 +159,12 @@ def _store_upload(app: TrainerApp, model: str, data: bytes, ext: str) -> InputRe
     return InputRef(bucket, key, resp.get("VersionId"))
 
 
-def _enqueue(app: TrainerApp, job: JobMessage, reason: str, record: dict | None = None) -> Response:
-    record = record or new_record(job)
-    record = app.statuses.put(transition(record, QUEUED, note=reason) if record["state"] != QUEUED else record)
+def _enqueue(app: TrainerApp, job: JobMessage, reason: str, record: JobRecord | None = None) -> Response:
+    record = app.jobs.queue(record, reason) if record is not None else app.jobs.accept(job)
     try:
         app.sqs.send_message(QueueUrl=app.settings.require("train_queue_url"), MessageBody=job.to_json())
     except Exception as exc:  # no message, no worker: the record must say the job did not start
-        app.statuses.put(transition(record, FAILED, error=error_dict(exc), note="could not be queued"))
+        app.jobs.fail(record, exc, note="could not be queued")
         raise
     log.info("training queued: %s", reason)
     body = {
@@ -218,7 +217,7 @@ def get_job(job_id: str) -> Response:
     if not JOB_ID_RE.match(job_id):
         raise NotFound(f"no job {job_id!r}", {"job_id": job_id})
     app = ctx()
-    return json_response(app.service.settle_if_abandoned(app.statuses.require(job_id)))
+    return json_response(app.service.settle_if_abandoned(app.jobs.require(job_id)).to_dict())
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -1,16 +1,9 @@
 """The trainer API's OpenAPI 3 document (tests check it lists exactly the app's routes)."""
 
+from fmlcore.jobs.options import openapi_properties
 from fmlcore.web.openapi import MODEL, document, error_responses, ok, path_param
 
-TRAIN_OPTIONS = {
-    "target": {"type": "string", "default": "label"},
-    "objective": {"type": "string", "description": "XGBoost objective; inferred from the target when absent"},
-    "params": {"type": "object", "description": "XGBoost params merged over the defaults; unknown names are rejected"},
-    "num_boost_round": {"type": "integer", "minimum": 1, "default": 500},
-    "early_stopping_rounds": {"type": "integer", "minimum": 1, "default": 20},
-    "validation_fraction": {"type": "number", "minimum": 0.05, "maximum": 0.5, "default": 0.2},
-    "ignore_columns": {"type": "array", "items": {"type": "string"}},
-}
+TRAIN_OPTIONS = openapi_properties("train")  # declared in fmlcore.jobs.options
 QUERY_OPTIONS = [
     {"name": k, "in": "query", "required": False, "schema": {"type": "string"}, "description": f"as JSON field {k!r}"}
     for k in TRAIN_OPTIONS

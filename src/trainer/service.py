@@ -18,9 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fmlcore.core.errors import DeadlineExceeded, PayloadTooLarge
 from fmlcore.core.layout import data_extension, model_key, s3_uri
 from fmlcore.core.settings import Settings
-from fmlcore.jobs.lifecycle import JobLifecycle
+from fmlcore.jobs.lifecycle import SYNC_NOTE, JobLifecycle
 from fmlcore.jobs.message import InputRef, JobMessage, get_input
-from fmlcore.jobs.status import FAILED, RUNNING, SUCCEEDED, StatusStore, transition
+from fmlcore.jobs.status import RUNNING, JobRecord, StatusStore
 from fmlcore.jobs.worker import JobContext, JobInterrupted
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
@@ -31,7 +31,6 @@ from trainer.training import BudgetExceeded, Interrupted, TrainOptions
 log = logging.getLogger("fml.trainer")
 
 # The history note of a training run within an API request (the API writes it; see settle_if_abandoned).
-SYNC_NOTE = "synchronous training"
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,6 @@ class TrainingService:
         self.settings = settings
         self.s3 = s3
         self.store = store
-        self.statuses = statuses
         self.jobs = JobLifecycle(statuses)
         warm_up()  # the training forkserver, ready before the first job
 
@@ -154,33 +152,24 @@ class TrainingService:
             ) from exc
         self.succeed(record, result)
 
-    def settle_if_abandoned(self, record: dict[str, Any], grace_seconds: float = 60.0) -> dict[str, Any]:
+    def settle_if_abandoned(self, record: JobRecord, grace_seconds: float = 60.0) -> JobRecord:
         """A synchronous training whose record still says `running` well past its budget was
         abandoned: its API process stored the model but could not write the status, or died.
         The models bucket says which: the version carrying the job id, or none (then failed)."""
-        history = record.get("history") or [{}]
-        if record.get("state") != RUNNING or history[-1].get("note") != SYNC_NOTE:
+        last_note = (record.history or ({},))[-1].get("note")
+        if record.state != RUNNING or last_note != SYNC_NOTE:
             return record
-        started = datetime.fromisoformat(str(record.get("started_at")).replace("Z", "+00:00"))
+        started = datetime.fromisoformat(str(record.started_at).replace("Z", "+00:00"))
         if (datetime.now(UTC) - started).total_seconds() < self.settings.sync_train_max_seconds + grace_seconds:
             return record  # may still be running
-        version = self.store.find_version_by_job(record["model"], record["job_id"])
-        if version is not None:
-            settled = transition(record, SUCCEEDED, note="settled: the model was stored", model_version=version)
-        else:
-            error = {
-                "type": "Abandoned",
-                "message": "the synchronous training stopped without a result (its API process ended); train again",
-                "details": {},
-            }
-            settled = transition(record, FAILED, note="settled: no model was stored", error=error)
+        settled = self.jobs.settle(record, self.store.find_version_by_job(record.model, record.job_id))
         try:
-            return self.statuses.put(settled)
+            return self.jobs.write_settled(settled)
         except (BotoCoreError, ClientError) as exc:  # answer with the settled view all the same
             log.warning("could not write the settled status: %s", exc)
             return settled
 
-    def succeed(self, record: dict[str, Any], result: TrainResult) -> dict[str, Any]:
+    def succeed(self, record: JobRecord, result: TrainResult) -> JobRecord:
         return self.jobs.succeed(
             record,
             model_version=result.version,

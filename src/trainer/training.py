@@ -26,13 +26,10 @@ from scipy.stats import rankdata
 
 from fmlcore.core.errors import InvalidInput
 from fmlcore.jobs.message import isoformat, utcnow
+from fmlcore.jobs.options import TrainJobOptions, checked
 from fmlcore.ml.features import FeatureSchema
 
-DEFAULT_TARGET = "label"
 DEFAULT_PARAMS = {"tree_method": "hist", "max_depth": 6, "eta": 0.1, "seed": 42}
-DEFAULT_NUM_BOOST_ROUND = 500
-DEFAULT_EARLY_STOPPING_ROUNDS = 20
-DEFAULT_VALIDATION_FRACTION = 0.2
 SPLIT_SEED = 42
 MIN_ROWS = 10
 MAX_CLASSES = 100
@@ -136,7 +133,6 @@ ALLOWED_VALUES: dict[str, frozenset[str]] = {
     "booster": frozenset({"gbtree", "dart", "gblinear"}),
     "grow_policy": frozenset({"depthwise", "lossguide"}),
 }
-MAX_NUM_BOOST_ROUND = 10_000
 
 
 class BudgetExceeded(Exception):
@@ -148,20 +144,13 @@ class Interrupted(Exception):
 
 
 @dataclass(frozen=True)
-class TrainOptions:
-    target: str = DEFAULT_TARGET
-    objective: str | None = None
-    params: dict[str, Any] | None = None
-    num_boost_round: int = DEFAULT_NUM_BOOST_ROUND
-    early_stopping_rounds: int = DEFAULT_EARLY_STOPPING_ROUNDS
-    validation_fraction: float = DEFAULT_VALIDATION_FRACTION
-    ignore_columns: tuple[str, ...] = ()
+class TrainOptions(TrainJobOptions):
+    """The options of one training (declared in fmlcore.jobs.options), with the params checked against XGBoost's."""
 
     @classmethod
     def from_job(cls, options: dict[str, Any]) -> TrainOptions:
-        params = options.get("params") or {}
-        if not isinstance(params, dict):
-            raise InvalidInput("params must be a JSON object", {"params": params})
+        values = checked("train", options)
+        params = dict(values["params"] or {})
         unknown = sorted(set(params) - KNOWN_PARAMS)
         if unknown:
             raise InvalidInput(f"unknown XGBoost param(s): {', '.join(unknown)}", {"unknown": unknown})
@@ -172,21 +161,9 @@ class TrainOptions:
             )
         for name, value in params.items():
             _check_param(name, value)
-        ignore = options.get("ignore_columns") or ()
-        if isinstance(ignore, str):
-            ignore = [c.strip() for c in ignore.split(",") if c.strip()]
-        opts = cls(
-            target=str(options.get("target") or DEFAULT_TARGET),
-            objective=options.get("objective") or params.get("objective"),
-            params={k: v for k, v in params.items() if k != "objective"},
-            num_boost_round=_int_option(options, "num_boost_round", DEFAULT_NUM_BOOST_ROUND, 1, MAX_NUM_BOOST_ROUND),
-            early_stopping_rounds=_int_option(
-                options, "early_stopping_rounds", DEFAULT_EARLY_STOPPING_ROUNDS, 1, 10_000
-            ),
-            validation_fraction=_float_option(options, "validation_fraction", DEFAULT_VALIDATION_FRACTION, 0.05, 0.5),
-            ignore_columns=tuple(str(c) for c in ignore),
-        )
-        return opts
+        values["objective"] = values["objective"] or params.get("objective")
+        values["params"] = {k: v for k, v in params.items() if k != "objective"}
+        return cls(**values)
 
 
 def _check_param(name: str, value: Any) -> None:
@@ -201,20 +178,6 @@ def _check_param(name: str, value: Any) -> None:
         raise InvalidInput(
             f"param {name} must be one of {', '.join(sorted(ALLOWED_VALUES[name]))}, not {value!r}", {"param": name}
         )
-
-
-def _int_option(options: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    raw = options.get(name, default)
-    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
-        raise InvalidInput(f"{name} must be a whole number from {low} to {high}, not {raw!r}", {"option": name})
-    return raw
-
-
-def _float_option(options: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    raw = options.get(name, default)
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not low <= raw <= high:
-        raise InvalidInput(f"{name} must be a number from {low} to {high}, not {raw!r}", {"option": name})
-    return float(raw)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from fmlcore.jobs.message import job_id_for
-from fmlcore.jobs.status import StatusStore
 from fmlcore.ml.model_store import ModelStore
+from tests.status_records import StatusRecords
 
 from .helpers import csv_bytes, report, start_worker, trained_model, versions, wait_state
 from .proxy import TcpProxy
@@ -27,7 +27,7 @@ def proxy(settings):
 def test_emulator_outage_while_polling_and_while_writing(aws, settings, start_proc, proc_env, proxy, tmp_path,
                                                          unique, capsys):  # fmt: skip
     models = ModelStore(aws.s3, settings.models_bucket)
-    statuses = StatusStore(aws.s3, settings.predictions_bucket)
+    statuses = StatusRecords(aws.s3, settings.predictions_bucket)
     model = f"outage-{unique}"
     trained_model(models, model)
     worker = start_worker(start_proc, proc_env, "predictor", f"predictor-outage-{unique}",
@@ -74,7 +74,7 @@ def test_emulator_outage_while_polling_and_while_writing(aws, settings, start_pr
 def test_dead_lettered_job_succeeds_after_redrive(aws, settings, start_proc, proc_env, tmp_path, unique, capsys):
     """A broken model artifact fails the job until SQS dead-letters it; fixed, `make redrive` brings it back."""
     models = ModelStore(aws.s3, settings.models_bucket)
-    statuses = StatusStore(aws.s3, settings.predictions_bucket)
+    statuses = StatusRecords(aws.s3, settings.predictions_bucket)
     model = f"redrive-{unique}"
     aws.s3.put_object(Bucket=settings.models_bucket, Key=f"{model}/model.ubj", Body=b"not a model")  # the cause
     start_worker(start_proc, proc_env, "predictor", f"predictor-redrive-{unique}")

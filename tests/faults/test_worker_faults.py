@@ -8,9 +8,9 @@ import pytest
 
 from fmlcore.core.errors import NotFound
 from fmlcore.jobs.message import InputRef, JobMessage, job_id_for
-from fmlcore.jobs.status import StatusStore
 from fmlcore.ml.model_store import ModelStore
 from tests.integration.conftest import wait_for
+from tests.status_records import StatusRecords
 
 from .helpers import SAMPLE, csv_bytes, report, start_worker, trained_model, versions, wait_state
 
@@ -26,13 +26,13 @@ def models(aws, settings) -> ModelStore:
 
 
 @pytest.fixture(scope="module")
-def train_statuses(aws, settings) -> StatusStore:
-    return StatusStore(aws.s3, settings.models_bucket)
+def train_statuses(aws, settings) -> StatusRecords:
+    return StatusRecords(aws.s3, settings.models_bucket)
 
 
 @pytest.fixture(scope="module")
-def predict_statuses(aws, settings) -> StatusStore:
-    return StatusStore(aws.s3, settings.predictions_bucket)
+def predict_statuses(aws, settings) -> StatusRecords:
+    return StatusRecords(aws.s3, settings.predictions_bucket)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from fmlcore.jobs.message import InputRef, JobMessage, job_id_for
-from fmlcore.jobs.status import StatusStore
+from tests.status_records import StatusRecords
 
 from .conftest import receive_until
 
@@ -17,7 +17,7 @@ def _drop(aws, bucket, key, body=b"a,b\n1,2\n", **metadata):
     return aws.s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)["VersionId"]
 
 
-def _wait_status(statuses: StatusStore, job_id: str, timeout: float = 10.0, state: str | None = None):
+def _wait_status(statuses: StatusRecords, job_id: str, timeout: float = 10.0, state: str | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = statuses.get(job_id)
@@ -46,7 +46,7 @@ def test_dropped_file_becomes_a_queued_job(user, aws, settings, unique, source, 
     assert (job.kind, job.model, job.input.key, job.input.version_id) == (kind, f"m{unique}", key, version)
     assert job.options == metadata
 
-    record = _wait_status(StatusStore(aws.s3, getattr(settings, status_bucket)), job_id)
+    record = _wait_status(StatusRecords(aws.s3, getattr(settings, status_bucket)), job_id)
     assert record is not None and record["state"] == "queued"
     assert record["input"] == {"bucket": bucket, "key": key, "version_id": version}
     aws.sqs.delete_message(QueueUrl=getattr(settings, queue), ReceiptHandle=message["ReceiptHandle"])
@@ -85,7 +85,7 @@ def test_message_received_without_delete_ends_dead_lettered(aws, settings, uniqu
     # A further receive is past maxReceiveCount: SQS moves the message instead of delivering it.
     assert receive_until(aws.sqs, settings.train_queue_url, lambda m: job.job_id in m["Body"], timeout=3) is None
 
-    statuses = StatusStore(aws.s3, settings.models_bucket)
+    statuses = StatusRecords(aws.s3, settings.models_bucket)
     record = _wait_status(statuses, job.job_id, timeout=30, state="dead_lettered")
     assert record is not None and record["error"]["type"] == "DeadLettered", statuses.get(job.job_id)
     assert job.job_id in statuses.dead_job_ids()
@@ -127,7 +127,7 @@ def test_a_file_the_enqueue_function_gave_up_on_gets_a_failed_status(aws, settin
     enqueue_dlq = settings.train_dlq_url.replace("-train-dlq", "-enqueue-dlq")  # <prefix>-enqueue-dlq
     aws.sqs.send_message(QueueUrl=enqueue_dlq, MessageBody=json.dumps(envelope))
     job_id = job_id_for("predict", settings.inference_bucket, key, "v-ef")
-    record = _wait_status(StatusStore(aws.s3, settings.predictions_bucket), job_id, timeout=30, state="failed")
+    record = _wait_status(StatusRecords(aws.s3, settings.predictions_bucket), job_id, timeout=30, state="failed")
     assert record is not None, "the enqueue failure left no status"
     assert record["error"]["type"] == "EnqueueFailed" and f"boom-{unique}" in record["error"]["message"]
     assert record["input"] == {"bucket": settings.inference_bucket, "key": key, "version_id": "v-ef"}

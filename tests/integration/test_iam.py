@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 
 from fmlcore.core.aws import is_access_denied
 from fmlcore.jobs.message import InputRef, JobMessage
-from fmlcore.jobs.status import StatusStore
 from tests.faults.helpers import csv_bytes, trained_model
 from tests.integration.conftest import as_role, start_api_proc, wait_for
+from tests.status_records import StatusRecords
 
 pytestmark = pytest.mark.emulator
 
@@ -167,7 +167,7 @@ def test_a_refused_input_fails_the_job_permanently(aws, settings, start_proc, pr
         name: JobMessage.new("predict", model, ref, {}, source="s3", job_id=f"predict-iam-{name}-{unique}")
         for name, ref in (("forbidden", forbidden), ("allowed", allowed))
     }
-    statuses = StatusStore(aws.s3, settings.predictions_bucket)
+    statuses = StatusRecords(aws.s3, settings.predictions_bucket)
     for job in jobs.values():
         aws.sqs.send_message(QueueUrl=settings.predict_queue_url, MessageBody=job.to_json())
     start_proc(f"predictor-worker-{unique}", [sys.executable, "-m", "predictor.worker"], proc_env)

@@ -13,9 +13,9 @@ import requests
 
 from fmlcore.core.errors import NotFound
 from fmlcore.jobs.message import job_id_for
-from fmlcore.jobs.status import StatusStore
 from fmlcore.ml.model_store import ModelStore
 from fmldev.sample_data import write as write_sample
+from tests.status_records import StatusRecords
 from trainer.training import TrainOptions, prepare, train
 
 from ..conftest import ROOT
@@ -177,7 +177,7 @@ def scoring_file(path, n, seed=11):
 
 def drop_and_wait(aws, settings, key, body, timeout=60, **metadata):
     version = aws.s3.put_object(Bucket=settings.inference_bucket, Key=key, Body=body, Metadata=metadata)["VersionId"]
-    statuses = StatusStore(aws.s3, settings.predictions_bucket)
+    statuses = StatusRecords(aws.s3, settings.predictions_bucket)
     job_id = job_id_for("predict", settings.inference_bucket, key, version)
     return wait_for(
         lambda: (r := statuses.get(job_id)) and r["state"] in ("succeeded", "failed") and r,

@@ -12,8 +12,8 @@ import requests
 
 from fmlcore.core.errors import NotFound
 from fmlcore.jobs.message import InputRef, JobMessage, job_id_for
-from fmlcore.jobs.status import StatusStore
 from fmlcore.ml.model_store import ModelStore
+from tests.status_records import StatusRecords
 
 from ..conftest import ROOT
 from .conftest import start_api, wait_for
@@ -29,8 +29,8 @@ def store(aws, settings) -> ModelStore:
 
 
 @pytest.fixture(scope="module")
-def statuses(aws, settings) -> StatusStore:
-    return StatusStore(aws.s3, settings.models_bucket)
+def statuses(aws, settings) -> StatusRecords:
+    return StatusRecords(aws.s3, settings.models_bucket)
 
 
 def versions_of(store: ModelStore, model: str) -> list[dict]:
@@ -299,11 +299,11 @@ def abandoned_sync_record(settings, model: str, job_id: str, started_minutes_ago
     """The record an API process leaves when it dies (or cannot write the status) mid-training."""
     from datetime import UTC, datetime, timedelta
 
-    from fmlcore.jobs.status import new_record, transition
-    from trainer.service import SYNC_NOTE
+    from fmlcore.jobs.lifecycle import SYNC_NOTE
+    from fmlcore.jobs.status import RUNNING, JobRecord
 
     job = JobMessage.new("train", model, InputRef(settings.datasets_bucket, f"{model}/x.csv", "v1"), {}, "api", job_id)
-    record = transition(new_record(job), "running", note=SYNC_NOTE)
+    record = JobRecord.new(job).moved(RUNNING, note=SYNC_NOTE).to_dict()
     started = datetime.now(UTC) - timedelta(minutes=started_minutes_ago)
     return {**record, "started_at": started.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
 

@@ -20,46 +20,21 @@ from urllib.parse import unquote_plus
 from fmlcore.core.errors import InvalidInput
 from fmlcore.core.layout import model_from_key
 from fmlcore.core.logs import bind
+from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import InputRef, JobMessage, job_id_for_event
-from fmlcore.jobs.status import (
-    DEAD_LETTERED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    StatusStore,
-    died_silently,
-    new_record,
-    transition,
-)
+from fmlcore.jobs.status import QUEUED
 
 log = logging.getLogger("fml.dead_letters")
 
 
-def record_dead_job(body: str, statuses: dict[str, StatusStore]) -> str:
+def record_dead_job(body: str, jobs: dict[str, JobLifecycle]) -> str:
     """Mark the job of a dead-lettered job message; returns what was done."""
     job = JobMessage.from_json(body)
-    store = statuses[job.kind]
     with bind(job_id=job.job_id, model=job.model, kind=job.kind):
-        record = store.get(job.job_id) or new_record(job)
-        if record["state"] in (SUCCEEDED, FAILED):
-            log.info("dead letter of a job that already ended: nothing to do", extra={"state": record["state"]})
-            return f"already {record['state']}"
-        if record["state"] != DEAD_LETTERED:  # (a redelivered dead letter only re-indexes it)
-            last = died_silently(record) if record["state"] == RUNNING else record.get("last_error")
-            last = last or {"type": "Unknown", "message": "no attempt reported an error", "details": {}}
-            error = {
-                "type": "DeadLettered",
-                "message": f"gave up after {record.get('attempts') or 0} attempt(s); last error: {last['message']}",
-                "details": {"last_error": last},
-            }
-            store.put(transition(record, DEAD_LETTERED, note="in the dead-letter queue", error=error))
-            log.warning("job dead-lettered", extra={"last_error": last.get("type")})
-        store.mark_dead(job.job_id)
-        return DEAD_LETTERED
+        return jobs[job.kind].dead_letter(job)
 
 
-def record_enqueue_failure(envelope: dict[str, Any], kinds: dict[str, str], statuses: dict[str, StatusStore]) -> list:
+def record_enqueue_failure(envelope: dict[str, Any], kinds: dict[str, str], jobs: dict[str, JobLifecycle]) -> list:
     """`failed` statuses for the objects of an S3 event the enqueue function gave up on.
 
     `kinds` maps a source bucket to its job kind (datasets → train, inference → predict).
@@ -82,9 +57,8 @@ def record_enqueue_failure(envelope: dict[str, Any], kinds: dict[str, str], stat
             continue  # not a job's file: the function would have skipped it
         job_id = job_id_for_event(kind, bucket, key, obj.get("versionId"), obj.get("sequencer"))
         with bind(job_id=job_id, bucket=bucket, key=key):
-            store = statuses[kind]
-            record = store.get(job_id)
-            if record is not None and record["state"] != QUEUED:
+            record = jobs[kind].get(job_id)
+            if record is not None and record.state != QUEUED:
                 continue  # the job got further than its enqueue: the event's retry had worked
             job = JobMessage(job_id=job_id, kind=kind, model=model, input=InputRef(bucket, key, obj.get("versionId")))
             error = {
@@ -92,7 +66,7 @@ def record_enqueue_failure(envelope: dict[str, Any], kinds: dict[str, str], stat
                 "message": f"the file could not be enqueued ({str(reason)[:300]}); copy it again to retry",
                 "details": {"function": (envelope.get("requestContext") or {}).get("functionArn")},
             }
-            store.put(transition(record or new_record(job), FAILED, error=error, note="enqueue failed"))
+            jobs[kind].reject(job, error, note="enqueue failed")
             log.warning("enqueue failure recorded", extra={"reason": str(reason)[:300]})
             done.append(job_id)
     return done

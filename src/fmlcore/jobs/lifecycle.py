@@ -1,21 +1,38 @@
-"""The status side of a job's life in a worker, shared by training and prediction jobs.
+"""The one owner of job status writes: every change of a job's record goes through `JobLifecycle`.
 
-`begin` decides whether a delivered job should run (a succeeded or permanently failed job is
-not run again; a dead-lettered one that was redriven is) and marks it running; the hooks
-record what the worker loop decided: permanent failure, retry, dead-letter, release.
+Callers say what happened (accepted, rejected, started, progressed, succeeded, failed,
+retried, released, dead-lettered, redriven, settled); the lifecycle builds the next record
+with `JobRecord.moved`, which refuses a transition the job's life does not allow
+(`fmlcore.jobs.status.TRANSITIONS`), and writes it. Users: the enqueue and dead-letter
+functions, the trainer API, `make redrive`, and both workers (through the worker-loop hooks
+`on_permanent`, `on_retry`, `on_released`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fmlcore.core.errors import FmlError
 from fmlcore.jobs.message import JobMessage
-from fmlcore.jobs.status import FAILED, QUEUED, RUNNING, SUCCEEDED, StatusStore, died_silently, new_record, transition
-from fmlcore.jobs.worker import JobContext
+from fmlcore.jobs.status import (
+    DEAD_LETTERED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobRecord,
+    StatusStore,
+)
+
+if TYPE_CHECKING:
+    from fmlcore.jobs.worker import JobContext
 
 log = logging.getLogger("fml.jobs")
+
+# The history note of a training run synchronously by the trainer API (TrainingService.settle_if_abandoned).
+SYNC_NOTE = "synchronous training"
+REDRIVE_NOTE = "redriven from the dead-letter queue"
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
@@ -29,43 +46,134 @@ class JobLifecycle:
     def __init__(self, statuses: StatusStore) -> None:
         self.statuses = statuses
 
-    def record(self, job: JobMessage) -> dict[str, Any]:
-        return self.statuses.get(job.job_id) or new_record(job)
+    # ------------------------------------------------------------------ reads
+    def get(self, job_id: str) -> JobRecord | None:
+        return self.statuses.get(job_id)
 
-    def should_run(self, record: dict[str, Any]) -> bool:
-        if record["state"] == SUCCEEDED:
-            log.info("job already succeeded; nothing to do")
-            return False
-        if record["state"] == FAILED:
-            log.info("job already failed permanently; nothing to do")
+    def require(self, job_id: str) -> JobRecord:
+        return self.statuses.require(job_id)
+
+    def record(self, job: JobMessage) -> JobRecord:
+        """The job's stored record, or the unsaved `queued` record of a job not recorded yet."""
+        return self.statuses.get(job.job_id) or JobRecord.new(job)
+
+    def should_run(self, record: JobRecord) -> bool:
+        if record.ended:
+            log.info(
+                "job already %s; nothing to do", "succeeded" if record.state == SUCCEEDED else "failed permanently"
+            )
             return False
         return True  # queued, a running one whose worker died, or a dead-lettered one redriven
 
-    def start(self, record: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        if record["state"] == RUNNING:  # the attempt before this one ended without a word
-            fields["last_error"] = died_silently(record)
+    # ------------------------------------------------------------------ arrival
+    def accept(self, job: JobMessage) -> JobRecord:
+        """A new job is queued (the enqueue function, the trainer API)."""
+        return self.statuses.write(JobRecord.new(job))
+
+    def reject(self, job: JobMessage, error: dict[str, Any], note: str) -> JobRecord:
+        """A job refused before it ran (bad options on arrival, an enqueue that failed)."""
+        return self.statuses.write(self.record(job).moved(FAILED, note=note, error=error))
+
+    def queue(self, record: JobRecord, note: str) -> JobRecord:
+        """Back to (or still) `queued`: the trainer API hands a job over to its worker."""
+        return self.statuses.write(record if record.state == QUEUED else record.moved(QUEUED, note=note))
+
+    def start_sync(self, job: JobMessage) -> JobRecord:
+        """The trainer API trains this job itself, within its synchronous budget."""
+        return self.statuses.write(JobRecord.new(job).moved(RUNNING, note=SYNC_NOTE))
+
+    # ------------------------------------------------------------------ a worker's attempt
+    def start(self, record: JobRecord, ctx: JobContext) -> JobRecord:
+        changes: dict[str, Any] = {}
+        if record.state == RUNNING:  # the attempt before this one ended without a word
+            changes["last_error"] = record.died_silently()
             log.warning("the previous attempt stopped without reporting (killed? out of memory?)")
-        return self.statuses.put(transition(record, RUNNING, note=f"receive {ctx.receive_count}", **fields))
+        return self.statuses.write(record.moved(RUNNING, note=f"receive {ctx.receive_count}", **changes))
 
-    def progress(self, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        return self.statuses.put({**record, **fields})
+    def progress(self, record: JobRecord, **changes: Any) -> JobRecord:
+        return self.statuses.write(record.updated(**changes))
 
-    def succeed(self, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        return self.statuses.put(transition(record, SUCCEEDED, **fields))
+    def succeed(self, record: JobRecord, note: str | None = None, **changes: Any) -> JobRecord:
+        return self.statuses.write(record.moved(SUCCEEDED, note=note, **changes))
+
+    def fail(self, record: JobRecord, exc: BaseException, note: str | None = None) -> JobRecord:
+        return self.statuses.write(record.moved(FAILED, note=note, error=error_dict(exc)))
+
+    def settle(self, record: JobRecord, version: str | None) -> JobRecord:
+        """An abandoned synchronous training, ended by what the models bucket holds (unsaved:
+        the caller writes it with `write_settled`, and answers with it even if that fails)."""
+        if version is not None:
+            return record.moved(SUCCEEDED, note="settled: the model was stored", model_version=version)
+        error = {
+            "type": "Abandoned",
+            "message": "the synchronous training stopped without a result (its API process ended); train again",
+            "details": {},
+        }
+        return record.moved(FAILED, note="settled: no model was stored", error=error)
+
+    def write_settled(self, record: JobRecord) -> JobRecord:
+        return self.statuses.write(record)
 
     # Hooks for fmlcore.jobs.worker.QueueWorker.
     def on_permanent(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
-        self.statuses.put(transition(self.record(job), FAILED, error=error_dict(exc)))
+        record = self.record(job)
+        if not record.ended:
+            self.fail(record, exc)
 
     def on_retry(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
         """The attempt failed and SQS will deliver the message again, or (after the last attempt)
         move it to the dead-letter queue, where the dead-letter function marks the job
         `dead_lettered` with this error."""
         record = self.record(job)
+        if record.ended:
+            return
         then = "the message goes to the dead-letter queue" if ctx.last_attempt else "will retry"
         note = f"attempt {ctx.receive_count} failed ({type(exc).__name__}: {str(exc)[:200]}); {then}"
-        self.statuses.put(transition(record, QUEUED, note=note, last_error=error_dict(exc)))
+        self.statuses.write(record.moved(QUEUED, note=note, last_error=error_dict(exc)))
 
     def on_released(self, job: JobMessage, ctx: JobContext) -> None:
-        self.statuses.put(transition(self.record(job), QUEUED, note="released: worker shutting down"))
+        record = self.record(job)
+        if not record.ended:
+            self.statuses.write(record.moved(QUEUED, note="released: worker shutting down"))
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letter(self, job: JobMessage) -> str:
+        """The job's message reached a dead-letter queue: `dead_lettered`, with the last error an
+        attempt reported, indexed under `_jobs/dead/` for `make redrive`. Returns what was done."""
+        record = self.record(job)
+        if record.ended:
+            log.info("dead letter of a job that already ended: nothing to do", extra={"state": record.state})
+            return f"already {record.state}"
+        if record.state != DEAD_LETTERED:  # (a redelivered dead letter only re-indexes it)
+            last = record.died_silently() if record.state == RUNNING else record.last_error
+            last = last or {"type": "Unknown", "message": "no attempt reported an error", "details": {}}
+            error = {
+                "type": "DeadLettered",
+                "message": f"gave up after {record.attempts} attempt(s); last error: {last['message']}",
+                "details": {"last_error": last},
+            }
+            self.statuses.write(record.moved(DEAD_LETTERED, note="in the dead-letter queue", error=error))
+            log.warning("job dead-lettered", extra={"last_error": last.get("type")})
+        self.statuses.mark_dead(job.job_id)
+        return DEAD_LETTERED
+
+    def dead_job_ids(self) -> list[str]:
+        return self.statuses.dead_job_ids()
+
+    def redrive(self, job_id: str) -> JobRecord | None:
+        """A dead-lettered job back to `queued`; the caller then sends its message and calls
+        `unindex_dead` (in that order: a crash in between can only duplicate a job, never lose
+        one). None when there is no dead-lettered record to move."""
+        record = self.statuses.get(job_id)
+        if record is None or record.state != DEAD_LETTERED:
+            return None
+        return self.statuses.write(record.moved(QUEUED, note=REDRIVE_NOTE))
+
+    def unindex_dead(self, job_id: str) -> None:
+        self.statuses.unmark_dead(job_id)
+
+    def redriven_message(self, job_id: str) -> None:
+        """A message moved back from a dead-letter queue: its record (if any, and not ended) says so."""
+        record = self.statuses.get(job_id)
+        if record is not None and not record.ended:
+            self.statuses.write(record.moved(QUEUED, note=REDRIVE_NOTE))

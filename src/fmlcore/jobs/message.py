@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,24 +22,13 @@ from botocore.exceptions import ClientError
 from fmlcore.core.aws import is_not_found
 from fmlcore.core.errors import InvalidInput
 from fmlcore.core.layout import validate_model_name
+from fmlcore.jobs.options import OPTION_KEYS
 
 KINDS = ("train", "predict")
 SOURCES = ("s3", "api")
 SCHEMA_VERSION = 1
 
-# Options a job may carry, by kind; anything else is rejected so a typo is not silently ignored.
-OPTION_KEYS = {
-    "train": {
-        "target",
-        "objective",
-        "params",
-        "num_boost_round",
-        "early_stopping_rounds",
-        "validation_fraction",
-        "ignore_columns",
-    },
-    "predict": {"model_version"},
-}
+# Options a job may carry, by kind (declared in fmlcore.jobs.options); anything else is rejected.
 
 
 def utcnow() -> datetime:
@@ -172,50 +160,3 @@ class JobMessage:
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"job message is not JSON: {exc}") from exc
         return cls.from_dict(data)
-
-
-def _json_object(name: str, raw: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"option {name} must be a JSON object: {exc}", {"option": name}) from exc
-    if not isinstance(value, dict):
-        raise InvalidInput(f"option {name} must be a JSON object", {"option": name, "got": raw})
-    return value
-
-
-def _number(cast):
-    def parse(name: str, raw: str):
-        try:
-            return cast(raw)
-        except ValueError as exc:
-            raise InvalidInput(f"option {name} must be a {cast.__name__}, not {raw!r}", {"option": name}) from exc
-
-    return parse
-
-
-# How each option is read from S3 user metadata, where every value is a string
-# (`aws s3 cp data.csv s3://.../churn/ --metadata target=churned,params='{"max_depth":4}'`).
-_METADATA_PARSERS = {
-    "target": lambda name, raw: raw,
-    "objective": lambda name, raw: raw,
-    "params": _json_object,
-    "num_boost_round": _number(int),
-    "early_stopping_rounds": _number(int),
-    "validation_fraction": _number(float),
-    "model_version": lambda name, raw: raw,
-    # `aws s3 cp --metadata a=b,c=d` splits on commas, so ';' and spaces separate columns too.
-    "ignore_columns": lambda name, raw: [c for c in re.split(r"[,;\s]+", raw) if c],
-}
-
-
-def options_from_metadata(kind: str, metadata: dict[str, str]) -> dict[str, Any]:
-    """Job options from string values (S3 user metadata, a query string); unknown keys are an error."""
-    lowered = {k.lower().replace("-", "_"): v for k, v in (metadata or {}).items()}
-    unknown = sorted(set(lowered) - OPTION_KEYS[kind])
-    if unknown:
-        raise InvalidInput(
-            f"unknown {kind} option(s) in the object's metadata: {', '.join(unknown)}",
-            {"unknown": unknown, "allowed": sorted(OPTION_KEYS[kind])},
-        )
-    return {name: _METADATA_PARSERS[name](name, raw) for name, raw in lowered.items()}

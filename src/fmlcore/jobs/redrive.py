@@ -22,8 +22,9 @@ from fmlcore.core.aws import AwsClients
 from fmlcore.core.errors import FmlError
 from fmlcore.core.logs import bind, configure_logging
 from fmlcore.core.settings import Settings
+from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import JobMessage
-from fmlcore.jobs.status import DEAD_LETTERED, QUEUED, StatusStore, message_of, transition
+from fmlcore.jobs.status import StatusStore
 
 log = logging.getLogger("fml.redrive")
 
@@ -38,19 +39,18 @@ def redrive(sqs: Any, s3: Any, settings: Settings, kind: str, limit: int | None 
     """Move up to `limit` messages of `kind`'s dead-letter queue back; returns the job ids moved."""
     queue_attr, dlq_attr, bucket_attr = QUEUES[kind]
     queue, dlq = settings.require(queue_attr), settings.require(dlq_attr)
-    statuses = StatusStore(s3, settings.require(bucket_attr))
+    jobs = JobLifecycle(StatusStore(s3, settings.require(bucket_attr)))
     moved: list[str] = []
-    for job_id in statuses.dead_job_ids():
+    for job_id in jobs.dead_job_ids():
         if limit is not None and len(moved) >= limit:
             return moved
         with bind(job_id=job_id):
-            record = statuses.get(job_id)
-            if record is not None and record["state"] == DEAD_LETTERED:
-                statuses.put(transition(record, QUEUED, note="redriven from the dead-letter queue"))
-                sqs.send_message(QueueUrl=queue, MessageBody=message_of(record).to_json())
+            record = jobs.redrive(job_id)
+            if record is not None:
+                sqs.send_message(QueueUrl=queue, MessageBody=record.message().to_json())
                 moved.append(job_id)
                 log.info("job redriven", extra={"kind": kind})
-            statuses.unmark_dead(job_id)
+            jobs.unindex_dead(job_id)
     while limit is None or len(moved) < limit:
         wanted = 10 if limit is None else min(10, limit - len(moved))
         batch = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=wanted, WaitTimeSeconds=1, VisibilityTimeout=60)
@@ -64,9 +64,8 @@ def redrive(sqs: Any, s3: Any, settings: Settings, kind: str, limit: int | None 
                 job = None
             with bind(message_id=message["MessageId"], job_id=job.job_id if job else None):
                 # The status first: once the message is back, a worker may pick it up at once.
-                record = statuses.get(job.job_id) if job is not None else None
-                if record is not None:
-                    statuses.put(transition(record, QUEUED, note="redriven from the dead-letter queue"))
+                if job is not None:
+                    jobs.redriven_message(job.job_id)
                 sqs.send_message(QueueUrl=queue, MessageBody=message["Body"])
                 sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
                 if job is not None:

@@ -11,7 +11,7 @@ every earlier state also survives as an object version.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,72 +26,132 @@ DEAD_LETTERED = "dead_lettered"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, DEAD_LETTERED)
 FINAL_STATES = (SUCCEEDED, FAILED, DEAD_LETTERED)
 
-
-def message_of(record: dict[str, Any]) -> JobMessage:
-    """The job message a status record was made from (every field of it is in the record)."""
-    fields = ("job_id", "kind", "model", "input", "options", "source", "submitted_at")
-    return JobMessage.from_dict({k: record[k] for k in fields if record.get(k) is not None})
-
-
-def died_silently(record: dict[str, Any]) -> dict[str, Any]:
-    """The error of an attempt that left its record `running`: its worker was killed."""
-    return {
-        "type": "WorkerDied",
-        "message": f"attempt {record.get('attempts')} stopped without reporting an error: "
-        "the worker was killed (out of memory? SIGKILL? its task stopped?)",
-        "details": {"started_at": record.get("started_at")},
-    }
+# Which state may follow which. A job not yet recorded starts as an unsaved `queued` record,
+# so "from nothing" is the `queued` row. `succeeded` and `failed` are final; `dead_lettered`
+# ends a job until `make redrive` queues it again (or a redelivered message finds its model
+# already stored). A `running` record may become `running` again: its worker died and SQS
+# delivered the message to another.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    QUEUED: frozenset(STATES),
+    RUNNING: frozenset(STATES),
+    DEAD_LETTERED: frozenset({QUEUED, RUNNING, SUCCEEDED}),
+    SUCCEEDED: frozenset(),
+    FAILED: frozenset(),
+}
 
 
-def new_record(msg: JobMessage) -> dict[str, Any]:
-    """The `queued` record of a freshly accepted job."""
-    now = isoformat(utcnow())
-    return {
-        "job_id": msg.job_id,
-        "kind": msg.kind,
-        "model": msg.model,
-        "state": QUEUED,
-        "source": msg.source,
-        "input": asdict(msg.input),
-        "options": msg.options,
-        "submitted_at": msg.submitted_at or now,
-        "updated_at": now,
-        "started_at": None,
-        "finished_at": None,
-        "attempts": 0,
-        "progress": {"rows_done": 0},
-        "outputs": {},
-        "model_version": None,
-        "metrics": {},
-        "error": None,
-        "history": [{"state": QUEUED, "at": now}],
-    }
+class InvalidTransition(ValueError):
+    """A status write that the job's life does not allow (a bug in the caller, never the user's input)."""
 
 
-def transition(record: dict[str, Any], state: str, note: str | None = None, **fields: Any) -> dict[str, Any]:
-    """A copy of `record` moved to `state`, with `fields` set and the step added to history."""
-    if state not in STATES:
-        raise ValueError(f"unknown job state {state!r}")
-    now = isoformat(utcnow())
-    updated = {**record, **fields, "state": state, "updated_at": now}
-    if state == RUNNING:
-        updated["attempts"] = int(record.get("attempts") or 0) + 1
-        updated["started_at"] = now
-        updated["finished_at"] = None
-        updated["error"] = None
-    if state in FINAL_STATES:
-        updated["finished_at"] = now
-    step = {"state": state, "at": now, "attempt": updated.get("attempts", 0)}
-    if note:
-        step["note"] = note
-    if state in (FAILED, DEAD_LETTERED) and updated.get("error"):
-        step["error"] = updated["error"].get("message")
-    updated["history"] = [*record.get("history", []), step]
-    return updated
+# Fields a record always has, in the JSON a user reads (`GET /training-jobs/<id>`, `GET /jobs/<id>`).
+_OPTIONAL = ("last_error", "result")  # written only once they have a value
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The status record of one job (docs/contracts.md, "Job status"). Immutable: every change
+    is a new record, made by `moved` (a state change, appended to `history`) or `updated`."""
+
+    job_id: str
+    kind: str
+    model: str
+    state: str
+    source: str
+    input: dict[str, Any]
+    options: dict[str, Any]
+    submitted_at: str
+    updated_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    progress: dict[str, Any] = field(default_factory=lambda: {"rows_done": 0})
+    outputs: dict[str, Any] = field(default_factory=dict)
+    model_version: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    last_error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    history: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def new(cls, msg: JobMessage) -> JobRecord:
+        """The `queued` record of a freshly accepted job."""
+        now = isoformat(utcnow())
+        return cls(
+            job_id=msg.job_id,
+            kind=msg.kind,
+            model=msg.model,
+            state=QUEUED,
+            source=msg.source,
+            input=asdict(msg.input),
+            options=msg.options,
+            submitted_at=msg.submitted_at or now,
+            updated_at=now,
+            history=({"state": QUEUED, "at": now},),
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["history"] = tuple(data.get("history") or ())
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["history"] = list(self.history)
+        for name in _OPTIONAL:
+            if data[name] is None:
+                del data[name]
+        return data
+
+    @property
+    def ended(self) -> bool:
+        return self.state in (SUCCEEDED, FAILED)
+
+    def message(self) -> JobMessage:
+        """The job message this record was made from (every field of it is in the record)."""
+        names = ("job_id", "kind", "model", "input", "options", "source", "submitted_at")
+        return JobMessage.from_dict({k: getattr(self, k) for k in names if getattr(self, k) is not None})
+
+    def died_silently(self) -> dict[str, Any]:
+        """The error of an attempt that left this record `running`: its worker was killed."""
+        return {
+            "type": "WorkerDied",
+            "message": f"attempt {self.attempts} stopped without reporting an error: "
+            "the worker was killed (out of memory? SIGKILL? its task stopped?)",
+            "details": {"started_at": self.started_at},
+        }
+
+    def updated(self, **changes: Any) -> JobRecord:
+        """The same state with `changes` (progress, outputs, ...)."""
+        return replace(self, **changes)
+
+    def moved(self, state: str, note: str | None = None, **changes: Any) -> JobRecord:
+        """This record moved to `state`, with `changes` set and the step added to history."""
+        if state not in STATES:
+            raise InvalidTransition(f"unknown job state {state!r}")
+        if state not in TRANSITIONS[self.state]:
+            raise InvalidTransition(f"a {self.state} job cannot become {state}")
+        now = isoformat(utcnow())
+        changes |= {"state": state, "updated_at": now}
+        if state == RUNNING:
+            changes |= {"attempts": self.attempts + 1, "started_at": now, "finished_at": None, "error": None}
+        if state in FINAL_STATES:
+            changes["finished_at"] = now
+        moved = replace(self, **changes)
+        step: dict[str, Any] = {"state": state, "at": now, "attempt": moved.attempts}
+        if note:
+            step["note"] = note
+        if state in (FAILED, DEAD_LETTERED) and moved.error:
+            step["error"] = moved.error.get("message")
+        return replace(moved, history=(*self.history, step))
 
 
 class StatusStore:
-    """Reads and writes the status records of one bucket."""
+    """Reads and writes the status records of one bucket. Only `fmlcore.jobs.lifecycle` writes
+    (tests/unit/fmlcore/jobs/test_lifecycle.py checks that no other module does)."""
 
     def __init__(self, s3: Any, bucket: str) -> None:
         self.s3 = s3
@@ -100,16 +160,16 @@ class StatusStore:
     def uri(self, job_id: str) -> str:
         return f"s3://{self.bucket}/{status_key(job_id)}"
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> JobRecord | None:
         try:
             obj = self.s3.get_object(Bucket=self.bucket, Key=status_key(job_id))
         except ClientError as exc:
             if is_not_found(exc):
                 return None
             raise
-        return json.loads(obj["Body"].read())
+        return JobRecord.from_dict(json.loads(obj["Body"].read()))
 
-    def require(self, job_id: str) -> dict[str, Any]:
+    def require(self, job_id: str) -> JobRecord:
         record = self.get(job_id)
         if record is None:
             raise NotFound(f"no job {job_id!r}", {"job_id": job_id})
@@ -129,11 +189,11 @@ class StatusStore:
             ids += [obj["Key"].rsplit("/", 1)[1] for obj in page.get("Contents", [])]
         return ids
 
-    def put(self, record: dict[str, Any]) -> dict[str, Any]:
+    def write(self, record: JobRecord) -> JobRecord:
         self.s3.put_object(
             Bucket=self.bucket,
-            Key=status_key(record["job_id"]),
-            Body=json.dumps(record, indent=2, sort_keys=True).encode(),
+            Key=status_key(record.job_id),
+            Body=json.dumps(record.to_dict(), indent=2, sort_keys=True).encode(),
             ContentType="application/json",
         )
         return record

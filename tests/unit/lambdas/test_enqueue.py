@@ -3,10 +3,12 @@
 import io
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import ClientError
 
+from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import JobMessage, job_id_for
 from fmlcore.jobs.status import StatusStore
 from lambdas.enqueue import enqueue_event
@@ -47,7 +49,7 @@ class FakeSQS:
 def run(event, objects, kind="train"):
     s3, sqs = FakeS3(objects), FakeSQS()
     summary = enqueue_event(
-        event, kind=kind, queue_url="http://q/train", s3=s3, sqs=sqs, statuses=StatusStore(s3, "models")
+        event, kind=kind, queue_url="http://q/train", s3=s3, sqs=sqs, jobs=JobLifecycle(StatusStore(s3, "models"))
     )
     return summary, s3, sqs
 
@@ -83,12 +85,11 @@ def test_redelivered_event_of_a_started_job_is_skipped(load_fixture):
     event = load_fixture("s3_put_event.json")
     event["Records"] = event["Records"][:1]
     s3, sqs = FakeS3({"churn/q3 export été.csv": {}}), FakeSQS()
-    statuses = StatusStore(s3, "models")
-    enqueue_event(event, kind="train", queue_url="q", s3=s3, sqs=sqs, statuses=statuses)
+    jobs = JobLifecycle(StatusStore(s3, "models"))
+    enqueue_event(event, kind="train", queue_url="q", s3=s3, sqs=sqs, jobs=jobs)
     job_id = sqs.sent[0]["job_id"]
-    record = statuses.get(job_id)
-    statuses.put({**record, "state": "running"})
-    summary = enqueue_event(event, kind="train", queue_url="q", s3=s3, sqs=sqs, statuses=statuses)
+    jobs.start(jobs.require(job_id), SimpleNamespace(receive_count=1))
+    summary = enqueue_event(event, kind="train", queue_url="q", s3=s3, sqs=sqs, jobs=jobs)
     assert len(sqs.sent) == 1
     assert "already running" in summary["skipped"][0]["reason"]
 

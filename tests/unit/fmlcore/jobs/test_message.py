@@ -1,7 +1,8 @@
 import pytest
 
 from fmlcore.core.errors import InvalidInput
-from fmlcore.jobs.message import InputRef, JobMessage, job_id_for, options_from_metadata
+from fmlcore.jobs.message import InputRef, JobMessage, job_id_for
+from fmlcore.jobs.options import options_from_text
 
 
 def test_message_round_trips_through_json():
@@ -36,7 +37,7 @@ def test_bad_messages_are_rejected_with_the_reason(body, problem):
 
 
 def test_metadata_options_are_typed():
-    opts = options_from_metadata(
+    opts = options_from_text(
         "train", {"target": "y", "params": '{"eta": 0.1}', "num_boost_round": "50", "Validation-Fraction": "0.3"}
     )
     assert opts == {"target": "y", "params": {"eta": 0.1}, "num_boost_round": 50, "validation_fraction": 0.3}
@@ -48,15 +49,14 @@ def test_metadata_options_are_typed():
 )
 def test_bad_metadata_options_are_rejected(metadata, problem):
     with pytest.raises(InvalidInput, match=problem):
-        options_from_metadata("train", metadata)
+        options_from_text("train", metadata)
 
 
 def test_a_status_record_gives_back_its_job_message():
     """Redrive rebuilds a dead-lettered job's message from its status record alone."""
     from fmlcore.jobs.message import InputRef, JobMessage
-    from fmlcore.jobs.status import DEAD_LETTERED, died_silently, message_of, new_record, transition
+    from fmlcore.jobs.status import DEAD_LETTERED, JobRecord
 
     job = JobMessage.new("predict", "churn", InputRef("inference", "churn/x.csv", "v1"), {"model_version": "m1"})
-    record = transition(new_record(job), DEAD_LETTERED, error={"type": "DeadLettered", "message": "x", "details": {}})
-    assert message_of(record) == job
-    assert died_silently({"attempts": 3, "started_at": "t"})["type"] == "WorkerDied"
+    record = JobRecord.new(job).moved(DEAD_LETTERED, error={"type": "DeadLettered", "message": "x", "details": {}})
+    assert JobRecord.from_dict(record.to_dict()).message() == job
