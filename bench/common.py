@@ -2,7 +2,8 @@
 
 Everything the bench starts is tracked here and stopped at the end, even on failure:
 - `Procs` starts background processes in their own process group (gunicorn master and its
-  workers, queue workers) and stops them by process group id;
+  workers, queue workers) and stops them by process group id (`fmldev.procs`, shared with
+  `make run` and the tests);
 - `Stack` starts a private MiniStack on a free port (never the developer's 127.0.0.1:4566)
   and applies a *copy* of `terraform/` to it, with its own Terraform state and data dir, so
   nothing in the repository's `.state/` or `terraform/` working dirs is touched.
@@ -17,15 +18,16 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import fmldev.procs
+from fmldev.procs import Proc, free_port, signal_group
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -157,115 +159,38 @@ class RssSampler:
 
 
 # ---------------------------------------------------------------------------- processes
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_ok(url: str, timeout: float = 1.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-class Proc:
-    """One background process in its own process group, logging to a file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, cwd: Path = REPO) -> None:
-        self.name = name
-        self.cmd = cmd
-        self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as out:
-            from fmldev.stack import with_role  # each service and worker under its own role
-
-            self.proc = subprocess.Popen(
-                cmd, env=with_role(cmd, env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # fmt: skip
-        self.pid = self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def wait_for(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if ready():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name}: {what} not seen within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def wait_healthy(self, url: str, timeout: float = 60.0) -> None:
-        self.wait_for(lambda: http_ok(url), timeout, f"200 from {url}")
-
-    def wait_log(self, text: str, timeout: float = 60.0) -> None:
-        self.wait_for(lambda: text in self.log_tail(1 << 16), timeout, f"log line {text!r}")
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM the process group, SIGKILL it after `timeout`; returns the exit code."""
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-                self.proc.wait()
-        # Whatever is left in the group (a gunicorn worker orphaned by a crash) goes too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        return self.proc.returncode
-
-
-class Procs:
-    """The processes of one bench run; `stop_all` is called from run.py's `finally`."""
+class Procs(fmldev.procs.Procs):
+    """The processes of one bench run, started from the repository root; `stop_all` is called from
+    run.py's `finally`. Their pids are kept in `<run dir>/pids.json` for `reap_stale`."""
 
     def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.running: list[Proc] = []
+        super().__init__(log_dir, cwd=REPO)
         self.pid_file = log_dir / "pids.json"
 
     def start(self, name: str, cmd: list[str], env: dict[str, str]) -> Proc:
-        proc = Proc(name, cmd, env, self.log_dir / f"{name}.log")
-        self.running.append(proc)
+        proc = super().start(name, cmd, env)
         self._save()
         return proc
 
     def stop_soon(self, proc: Proc) -> None:
         """SIGTERM without waiting (a worker finishing its long poll); `stop_all` reaps it later."""
         if proc.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+            proc.signal(signal.SIGTERM)
 
-    def stop(self, proc: Proc, timeout: float = 30.0) -> int | None:
-        code = proc.stop(timeout)
-        if proc in self.running:
-            self.running.remove(proc)
-        self._save()
-        return code
+    def stop(self, proc: Proc, timeout: float = 30.0) -> int:
+        try:
+            return super().stop(proc, timeout)
+        finally:
+            self._save()
 
-    def stop_all(self) -> None:
-        for proc in reversed(list(self.running)):
-            try:
-                self.stop(proc, timeout=15)
-            except Exception as exc:
-                say(f"could not stop {proc.name} (pid {proc.pid}): {exc}")
+    def stop_all(self, timeout: float = 15.0) -> None:
+        try:
+            super().stop_all(timeout)
+        except RuntimeError as exc:
+            say(str(exc))
 
     def _save(self) -> None:
-        self.pid_file.write_text(json.dumps({p.name: p.pid for p in self.running}))
+        self.pid_file.write_text(json.dumps({p.name: p.pid for p in self.started}))
 
     def reap_stale(self) -> None:
         """Stop processes a killed earlier run left behind (by the pids it recorded)."""
@@ -280,8 +205,7 @@ class Procs:
                 continue
             if str(BIN) in cmdline or sys.executable in cmdline:
                 say(f"stopping {name} (pid {pid}) left by an earlier run")
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+                signal_group(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from fmldev.procs import Procs
 from tests.integration.conftest import (  # noqa: F401  (fixtures)
-    Proc,
     aws,
     proc_env,
     settings,
@@ -14,14 +14,7 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures)
 
 @pytest.fixture
 def start_proc(tmp_path):
-    """Start a named process; stopped when the test ends, so no worker outlives its scenario."""
-    started: list[Proc] = []
-
-    def start(name: str, cmd: list[str], env: dict[str, str]) -> Proc:
-        proc = Proc(name, cmd, env, tmp_path)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
+    """Start a named process (`start(name, cmd, env) -> Proc`); stopped when the test ends, so no
+    worker outlives its scenario."""
+    with Procs(tmp_path) as procs:
+        yield procs.start

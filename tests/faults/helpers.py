@@ -8,11 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from fmlcore.jobs.status import StatusStore
 from fmlcore.ml.model_store import ModelStore
+from fmldev.procs import Proc
 from fmldev.sample_data import write as write_sample
 from tests.conftest import ROOT
-from tests.integration.conftest import Proc, wait_for
+from tests.integration.conftest import wait_for
+from tests.status_records import StatusRecords
 from trainer.training import TrainOptions, prepare, train
 
 # Short timings so a killed worker's job comes back quickly: visibility (= lease TTL) 6 s.
@@ -32,7 +33,7 @@ def start_worker(start_proc, proc_env: dict[str, str], kind: str, name: str, **e
     return proc
 
 
-def wait_state(statuses: StatusStore, job_id: str, states=FINAL, timeout: float = 120) -> dict[str, Any]:
+def wait_state(statuses: StatusRecords, job_id: str, states=FINAL, timeout: float = 120) -> dict[str, Any]:
     return wait_for(
         lambda: (r := statuses.get(job_id)) and r["state"] in states and r,
         timeout=timeout,

@@ -1,20 +1,17 @@
 """Fixtures for tests against the running local stack (`make localstack-up` provides it)."""
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
 from fmlcore.core.aws import AwsClients
 from fmlcore.core.settings import Settings
-from fmldev.stack import USER_ROLE_ENV, role_env, with_role
+from fmldev.procs import Proc, Procs, free_port
+from fmldev.stack import USER_ROLE_ENV, role_env
 
 BIN = Path(sys.executable).parent
 
@@ -74,54 +71,6 @@ def receive_until(sqs, queue_url: str, match, timeout: float = 10.0, visibility:
     return None
 
 
-class Proc:
-    """A real background process (gunicorn API or worker) started by a test, logging to a file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(
-            cmd, env=with_role(cmd, env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_healthy(self, url: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(url, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not healthy within {timeout} s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
-
-    def signal(self, sig: int) -> None:
-        os.killpg(self.proc.pid, sig)
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def proc_env(settings) -> dict[str, str]:
     """The environment for processes under test: the stack's settings plus fast worker timings."""
@@ -136,19 +85,10 @@ def proc_env(settings) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def start_proc(tmp_path_factory):
-    """Start a named process; every process is stopped at the end of the test module, so the
-    workers of one module never take the jobs of another."""
-    started: list[Proc] = []
-    log_dir = tmp_path_factory.mktemp("procs")
-
-    def start(name: str, cmd: list[str], env: dict[str, str]) -> Proc:
-        proc = Proc(name, cmd, env, log_dir)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
+    """Start a named process (`start(name, cmd, env) -> Proc`, see fmldev.procs); every process is
+    stopped at the end of the test module, so the workers of one module never take the jobs of another."""
+    with Procs(tmp_path_factory.mktemp("procs")) as procs:
+        yield procs.start
 
 
 def start_api_proc(start_proc, service: str, env: dict[str, str], name: str | None = None) -> tuple[Proc, str]:
@@ -160,7 +100,7 @@ def start_api_proc(start_proc, service: str, env: dict[str, str], name: str | No
         {**env, "FML_BIND": f"127.0.0.1:{port}", "FML_WEB_WORKERS": "1"},
     )
     base = f"http://127.0.0.1:{port}"
-    proc.wait_healthy(f"{base}/health")
+    proc.wait_healthy(f"{base}/health", timeout=30)
     return proc, base
 
 
