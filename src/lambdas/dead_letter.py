@@ -9,39 +9,33 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fmlcore.core.aws import AwsClients
 from fmlcore.core.errors import FmlError
-from fmlcore.core.logs import bind, configure_logging
+from fmlcore.core.logs import bind
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.dead_letters import record_dead_job, record_enqueue_failure
 from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.status import StatusStore
+from lambdas.runtime import warm
 
 log = logging.getLogger("fml.dead_letter")
 
 _runtime: dict[str, Any] = {}
 
 
-def _init() -> dict[str, Any]:
-    """Clients and the buckets' status stores, built once per container."""
-    if not _runtime:
-        settings = Settings.from_env(os.environ)
-        configure_logging(settings.log_level)
-        clients = AwsClients(settings)
-        clients.log_identity()
-        _runtime.update(
-            jobs={
-                "train": JobLifecycle(StatusStore(clients.s3, settings.require("models_bucket"))),
-                "predict": JobLifecycle(StatusStore(clients.s3, settings.require("predictions_bucket"))),
-            },
-            kinds={settings.require("datasets_bucket"): "train", settings.require("inference_bucket"): "predict"},
-        )
-    return _runtime
+def _build(settings: Settings, clients: AwsClients) -> dict[str, Any]:
+    """The status lifecycles of both job kinds, and which bucket makes which kind."""
+    return {
+        "jobs": {
+            "train": JobLifecycle(StatusStore(clients.s3, settings.require("models_bucket"))),
+            "predict": JobLifecycle(StatusStore(clients.s3, settings.require("predictions_bucket"))),
+        },
+        "kinds": {settings.require("datasets_bucket"): "train", settings.require("inference_bucket"): "predict"},
+    }
 
 
 def handle_records(records: list[dict[str, Any]], jobs: dict, kinds: dict) -> list[dict[str, str]]:
@@ -65,7 +59,7 @@ def handle_records(records: list[dict[str, Any]], jobs: dict, kinds: dict) -> li
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    runtime = _init()
+    runtime = warm(_runtime, _build)
     with bind(request_id=getattr(context, "aws_request_id", None)):
         failures = handle_records(event.get("Records") or [], runtime["jobs"], runtime["kinds"])
     return {"batchItemFailures": failures}

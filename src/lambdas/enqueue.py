@@ -7,7 +7,6 @@ to `enqueue_event`, which receives everything it uses.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -16,12 +15,13 @@ from botocore.exceptions import ClientError
 from fmlcore.core.aws import AwsClients, is_not_found
 from fmlcore.core.errors import InvalidInput
 from fmlcore.core.layout import RESERVED_PREFIX, data_extension, model_from_key
-from fmlcore.core.logs import bind, configure_logging
+from fmlcore.core.logs import bind
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import InputRef, JobMessage, job_id_for_event
 from fmlcore.jobs.options import options_from_text
 from fmlcore.jobs.status import QUEUED, StatusStore
+from lambdas.runtime import warm
 
 log = logging.getLogger("fml.enqueue")
 
@@ -106,25 +106,19 @@ def _enqueue_record(
 _runtime: dict[str, Any] = {}
 
 
-def _init() -> dict[str, Any]:
-    """Settings and clients, built on the first invocation and reused while the container is warm."""
-    if not _runtime:
-        settings = Settings.from_env(os.environ)
-        configure_logging(settings.log_level)
-        clients = AwsClients(settings)
-        clients.log_identity()  # the function's execution role, as Lambda hands it over
-        _runtime.update(
-            kind=settings.require("job_kind"),
-            queue_url=settings.require("queue_url"),
-            s3=clients.s3,
-            sqs=clients.sqs,
-            jobs=JobLifecycle(StatusStore(clients.s3, settings.require("status_bucket"))),
-        )
-    return _runtime
+def _build(settings: Settings, clients: AwsClients) -> dict[str, Any]:
+    """The keyword arguments of `enqueue_event` this function's settings fix."""
+    return {
+        "kind": settings.require("job_kind"),
+        "queue_url": settings.require("queue_url"),
+        "s3": clients.s3,
+        "sqs": clients.sqs,
+        "jobs": JobLifecycle(StatusStore(clients.s3, settings.require("status_bucket"))),
+    }
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, list]:
-    runtime = _init()
+    runtime = warm(_runtime, _build)
     request_id = getattr(context, "aws_request_id", None)
     with bind(request_id=request_id):
         return enqueue_event(event, **runtime)

@@ -13,7 +13,6 @@ retrievable.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from datetime import UTC, datetime
 
@@ -22,12 +21,11 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from fmlcore.core.aws import AwsClients
 from fmlcore.core.errors import InvalidInput, NotFound, UnsupportedMediaType
 from fmlcore.core.layout import validate_model_name
-from fmlcore.core.logs import configure_logging
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.status import StatusStore
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
-from fmlcore.web.http import bucket_checks, json_body, json_response, register_common
+from fmlcore.web.http import create_service_app, json_body, json_response
 from predictor import online
 from predictor.openapi import SPEC
 from predictor.scoring import (
@@ -136,20 +134,6 @@ def get_job(job_id: str) -> Response:
 
 
 def create_app(settings: Settings | None = None, clients: AwsClients | None = None) -> Flask:
-    settings = settings or Settings.from_env(os.environ)
-    configure_logging(settings.log_level)
-    clients = clients or AwsClients(settings)
-    clients.log_identity()
-    app = Flask("predictor")
-    app.extensions["fml"] = predictor = PredictorApp(settings, clients)
-    register_common(
-        app,
-        settings.max_body_bytes,
-        lambda: bucket_checks(
-            predictor.s3,
-            {"models": settings.require("models_bucket"), "predictions": settings.require("predictions_bucket")},
-        ),
-        SPEC,
+    return create_service_app(
+        "predictor", settings, clients, PredictorApp, bp, SPEC, ("models_bucket", "predictions_bucket")
     )
-    app.register_blueprint(bp)
-    return app

@@ -1,6 +1,6 @@
 """The predictor API's OpenAPI 3 document (tests check it lists exactly the app's routes)."""
 
-from fmlcore.web.openapi import MODEL, document, error_responses, ok, path_param
+from fmlcore.web.openapi import MODEL, document, error_responses, ok, path_param, request_body
 
 CHURN_RECORD = {
     "tenure_months": 42,
@@ -39,31 +39,28 @@ SPEC = document(
                     MODEL,
                     {"name": "version", "in": "query", "required": False, "schema": {"type": "string"}},
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "instances": {"type": "array", "items": {"type": "array"}, "minItems": 1},
-                                    "records": {"type": "array", "items": {"type": "object"}, "minItems": 1},
-                                    "version": {"type": "string"},
-                                },
-                                "additionalProperties": False,
-                            },
-                            # For the churn model of the README and the demo (samples/churn.csv).
-                            "examples": {
-                                "records": {"value": {"records": [CHURN_RECORD]}},
-                                "instances": {"value": {"instances": [list(CHURN_RECORD.values())]}},
-                            },
+                "requestBody": request_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "instances": {"type": "array", "items": {"type": "array"}, "minItems": 1},
+                            "records": {"type": "array", "items": {"type": "object"}, "minItems": 1},
+                            "version": {"type": "string"},
                         },
+                        "additionalProperties": False,
+                    },
+                    {
                         "text/csv": {
                             "schema": {"type": "string"},
                             "example": ",".join(CHURN_RECORD) + "\n" + ",".join(map(str, CHURN_RECORD.values())) + "\n",
-                        },
+                        }
                     },
-                },
+                    # For the churn model of the README and the demo (samples/churn.csv).
+                    examples={
+                        "records": {"value": {"records": [CHURN_RECORD]}},
+                        "instances": {"value": {"instances": [list(CHURN_RECORD.values())]}},
+                    },
+                ),
                 "responses": {
                     **ok("predictions", {"$ref": "#/components/schemas/PredictResponse"}),
                     **error_responses(400, 404, 413, 415),

@@ -16,7 +16,6 @@ seconds: FML_SYNC_TRAIN_*); beyond it the job goes through the train queue and t
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import uuid
@@ -27,14 +26,14 @@ from flask import Blueprint, Flask, Response, current_app, request
 from fmlcore.core.aws import AwsClients
 from fmlcore.core.errors import InvalidInput, NotFound
 from fmlcore.core.layout import API_UPLOADS_PREFIX, RESERVED_PREFIX, parse_s3_uri, validate_model_name
-from fmlcore.core.logs import bind, configure_logging
+from fmlcore.core.logs import bind
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.message import InputRef, JobMessage
 from fmlcore.jobs.options import options_from_text
 from fmlcore.jobs.status import QUEUED, JobRecord, StatusStore
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
-from fmlcore.web.http import bucket_checks, json_body, json_response, register_common
+from fmlcore.web.http import create_service_app, json_body, json_response
 from trainer.openapi import SPEC
 from trainer.service import TrainingService
 from trainer.training import BudgetExceeded
@@ -231,19 +230,4 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 # ---------------------------------------------------------------------------- factory
 def create_app(settings: Settings | None = None, clients: AwsClients | None = None) -> Flask:
-    settings = settings or Settings.from_env(os.environ)
-    configure_logging(settings.log_level)
-    clients = clients or AwsClients(settings)
-    clients.log_identity()
-    app = Flask("trainer")
-    app.extensions["fml"] = trainer = TrainerApp(settings, clients)
-    register_common(
-        app,
-        settings.max_body_bytes,
-        lambda: bucket_checks(
-            trainer.s3, {"models": settings.require("models_bucket"), "datasets": settings.require("datasets_bucket")}
-        ),
-        SPEC,
-    )
-    app.register_blueprint(bp)
-    return app
+    return create_service_app("trainer", settings, clients, TrainerApp, bp, SPEC, ("models_bucket", "datasets_bucket"))

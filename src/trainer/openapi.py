@@ -1,7 +1,7 @@
 """The trainer API's OpenAPI 3 document (tests check it lists exactly the app's routes)."""
 
 from fmlcore.jobs.options import openapi_properties
-from fmlcore.web.openapi import MODEL, document, error_responses, ok, path_param
+from fmlcore.web.openapi import MODEL, document, error_responses, ok, path_param, request_body
 
 TRAIN_OPTIONS = openapi_properties("train")  # declared in fmlcore.jobs.options
 QUERY_OPTIONS = [
@@ -30,25 +30,22 @@ SPEC = document(
             "post": {
                 "summary": "Train a new model version (synchronously within a budget, else 202 + job)",
                 "parameters": [MODEL, *QUERY_OPTIONS],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["dataset"],
-                                "properties": {
-                                    "dataset": {"type": "string", "example": "s3://bucket/churn/data.csv"},
-                                    "dataset_version": {"type": "string"},
-                                    **TRAIN_OPTIONS,
-                                },
-                                "additionalProperties": False,
-                            }
+                "requestBody": request_body(
+                    {
+                        "type": "object",
+                        "required": ["dataset"],
+                        "properties": {
+                            "dataset": {"type": "string", "example": "s3://bucket/churn/data.csv"},
+                            "dataset_version": {"type": "string"},
+                            **TRAIN_OPTIONS,
                         },
+                        "additionalProperties": False,
+                    },
+                    {
                         "text/csv": {"schema": {"type": "string"}},
                         "application/x-ndjson": {"schema": {"type": "string"}},
                     },
-                },
+                ),
                 "responses": {
                     **ok("trained", {"$ref": "#/components/schemas/TrainResult"}, 201),
                     **ok("over the synchronous budget: queued", {"type": "object"}, 202),
@@ -78,18 +75,9 @@ SPEC = document(
             "post": {
                 "summary": "Copy an old version on top (a new, traceable version)",
                 "parameters": [MODEL],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["version"],
-                                "properties": {"version": {"type": "string"}},
-                            }
-                        }
-                    },
-                },
+                "requestBody": request_body(
+                    {"type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}
+                ),
                 "responses": {**ok("rolled back", code=201), **error_responses(400, 404)},
             }
         },

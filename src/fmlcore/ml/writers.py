@@ -16,25 +16,44 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 
-class CsvWriter:
-    """pyarrow's CSV writer: several times faster than DataFrame.to_csv; the first chunk fixes the schema."""
+class _ArrowWriter:
+    """Chunks as Arrow tables; the first chunk fixes the schema, later ones are cast to it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0
-        self._fh = pa.OSFile(str(path), "wb")
-        self._csv: pacsv.CSVWriter | None = None
         self._schema: pa.Schema | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._csv is None:
+        if self._schema is None:
             self._schema = table.schema
-            self._csv = pacsv.CSVWriter(self._fh, table.schema)
-        self._csv.write_table(table.cast(self._schema))
+            self._open(table.schema)
+        self._write(table.cast(self._schema))
         self.rows += len(frame)
+
+    def _open(self, schema: pa.Schema) -> None:
+        raise NotImplementedError
+
+    def _write(self, table: pa.Table) -> None:
+        raise NotImplementedError
+
+
+class CsvWriter(_ArrowWriter):
+    """pyarrow's CSV writer: several times faster than DataFrame.to_csv."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._fh = pa.OSFile(str(path), "wb")
+        self._csv: pacsv.CSVWriter | None = None
+
+    def _open(self, schema: pa.Schema) -> None:
+        self._csv = pacsv.CSVWriter(self._fh, schema)
+
+    def _write(self, table: pa.Table) -> None:
+        self._csv.write_table(table)
 
     def close(self, empty_columns: list[str]) -> None:
         if self._csv is not None:
@@ -62,22 +81,18 @@ class JsonlWriter:
         self._fh.close()
 
 
-class ParquetWriter:
-    """A Parquet file, one row group per chunk; the first chunk fixes the schema."""
+class ParquetWriter(_ArrowWriter):
+    """A Parquet file, one row group per chunk."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.rows = 0
+        super().__init__(path)
         self._parquet: pq.ParquetWriter | None = None
 
-    def write(self, frame: pd.DataFrame) -> None:
-        if frame.empty:
-            return
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self.path, table.schema)
-        self._parquet.write_table(table.cast(self._parquet.schema))
-        self.rows += len(frame)
+    def _open(self, schema: pa.Schema) -> None:
+        self._parquet = pq.ParquetWriter(self.path, schema)
+
+    def _write(self, table: pa.Table) -> None:
+        self._parquet.write_table(table)
 
     def close(self, empty_columns: list[str]) -> None:
         if self._parquet is not None:

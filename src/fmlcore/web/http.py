@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from fmlcore.core.aws import is_access_denied, is_transient
+from fmlcore.core.aws import AwsClients, is_access_denied, is_transient
 from fmlcore.core.errors import FmlError, InvalidInput, PayloadTooLarge, PermissionDenied, http_status_for
-from fmlcore.core.logs import pop, push
+from fmlcore.core.logs import configure_logging, pop, push
+from fmlcore.core.settings import Settings
 
 log = logging.getLogger("fml.http")
 
@@ -158,3 +160,27 @@ def bucket_checks(s3: Any, buckets: dict[str, str]) -> dict[str, str]:
         except Exception as exc:
             checks[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
     return checks
+
+
+def create_service_app(
+    name: str,
+    settings: Settings | None,
+    clients: AwsClients | None,
+    make_context: Callable[[Settings, AwsClients], Any],
+    blueprint: Blueprint,
+    openapi: dict[str, Any],
+    buckets: tuple[str, ...],
+) -> Flask:
+    """A service's Flask app: settings (from the environment unless given), JSON logs, clients
+    under the process's role, its routes' context in `app.extensions["fml"]`, the common
+    plumbing, and /ready checking the `buckets` settings (e.g. "models_bucket")."""
+    settings = settings or Settings.from_env(os.environ)
+    configure_logging(settings.log_level)
+    clients = clients or AwsClients(settings)
+    clients.log_identity()
+    app = Flask(name)
+    app.extensions["fml"] = make_context(settings, clients)
+    checked = {b.removesuffix("_bucket"): settings.require(b) for b in buckets}
+    register_common(app, settings.max_body_bytes, lambda: bucket_checks(clients.s3, checked), openapi)
+    app.register_blueprint(blueprint)
+    return app

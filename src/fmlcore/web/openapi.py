@@ -66,6 +66,14 @@ PROBES = {
 }
 
 
+def request_body(
+    json_schema: dict[str, Any], others: dict[str, Any] | None = None, **json_extra: Any
+) -> dict[str, Any]:
+    """A required request body: JSON of `json_schema` (with `json_extra` such as examples), and
+    `others` (media type → its entry, e.g. text/csv)."""
+    return {"required": True, "content": {"application/json": {"schema": json_schema, **json_extra}, **(others or {})}}
+
+
 def document(title: str, description: str, paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
