@@ -16,16 +16,16 @@ def build_worker(settings: Settings, clients: AwsClients) -> QueueWorker:
     bucket = settings.require("predictions_bucket")
     store = ModelStore.from_settings(clients.s3, settings)
     service = BatchService(settings, clients.s3, store, StatusStore(clients.s3, bucket))
+    queue_url = settings.require("predict_queue_url")
     return QueueWorker.for_jobs(
         settings,
         clients,
         "predict",
-        settings.require("predict_queue_url"),
+        queue_url,
         bucket,
-        handle=service.run_job,
+        service.run_job,
+        service.jobs,
         on_permanent=service.on_permanent,
-        on_retry=service.jobs.on_retry,
-        on_released=service.jobs.on_released,
     )
 
 

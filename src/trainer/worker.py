@@ -16,17 +16,8 @@ def build_worker(settings: Settings, clients: AwsClients) -> QueueWorker:
     bucket = settings.require("models_bucket")
     store = ModelStore.from_settings(clients.s3, settings, cache_size=1)
     service = TrainingService(settings, clients.s3, store, StatusStore(clients.s3, bucket))
-    return QueueWorker.for_jobs(
-        settings,
-        clients,
-        "train",
-        settings.require("train_queue_url"),
-        bucket,
-        handle=service.run_job,
-        on_permanent=service.jobs.on_permanent,
-        on_retry=service.jobs.on_retry,
-        on_released=service.jobs.on_released,
-    )
+    queue_url = settings.require("train_queue_url")
+    return QueueWorker.for_jobs(settings, clients, "train", queue_url, bucket, service.run_job, service.jobs)
 
 
 if __name__ == "__main__":

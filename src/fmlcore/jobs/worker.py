@@ -118,9 +118,24 @@ class QueueWorker:
 
     @classmethod
     def for_jobs(
-        cls, settings: Settings, clients: AwsClients, kind: str, queue_url: str, status_bucket: str, **hooks: Any
+        cls,
+        settings: Settings,
+        clients: AwsClients,
+        kind: str,
+        queue_url: str,
+        status_bucket: str,
+        handle: Callable[..., Any],
+        jobs: Any,
+        **hooks: Any,
     ) -> QueueWorker:
-        """A worker of `kind` jobs with the configured timings, leasing jobs in their status bucket."""
+        """A worker of `kind` jobs with the configured timings, leasing jobs in their status bucket;
+        the job lifecycle `jobs` records what the loop decides unless `hooks` name another hook."""
+        hooks = {
+            "on_permanent": jobs.on_permanent,
+            "on_retry": jobs.on_retry,
+            "on_released": jobs.on_released,
+            **hooks,
+        }
         return cls(
             clients.sqs,
             queue_url,
@@ -130,6 +145,7 @@ class QueueWorker:
             job_timeout_seconds=settings.job_timeout_seconds,
             kind=kind,
             leases=LeaseStore(clients.s3, status_bucket, ttl_seconds=settings.worker_visibility_timeout),
+            handle=handle,
             **hooks,
         )
 
