@@ -1,6 +1,12 @@
 # The whole cloud stack: the data plane and IAM of envs/local (the same `platform` module) plus the network, the ECS services and workers, the
 # internal load balancer and the HTTP API in front of it. docs/aws.md draws it.
 
+# No backend block: state is local (terraform.tfstate, git-ignored) unless you add one, e.g. a
+# backend.tf with `terraform { backend "s3" {} }` and `terraform init -backend-config=bucket=...
+# -backend-config=key=... -backend-config=region=...` (docs/aws.md). Kept out so that
+# `terraform init -backend=false` validates offline. modules/platform/versions.tf pins
+# Terraform and the provider for both envs.
+
 provider "aws" {
   region = var.region
 }
@@ -11,23 +17,19 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  prefix = "${var.project}-${var.environment}"
-
-  tags = merge({
-    Project     = var.project
-    Environment = var.environment
-  }, var.tags)
-
   azs = slice(sort(data.aws_availability_zones.available.names), 0, var.az_count)
 }
 
 # ---------------------------------------------------------------------------- data plane and IAM
 # The same composition as envs/local: buckets, job queues, S3 -> Lambda -> SQS triggers and
-# the workload roles (assumed here by ECS tasks and Lambda).
+# the workload roles (assumed here by ECS tasks and Lambda). The cloud passes its own knobs;
+# what the two envs share is the module's.
 module "platform" {
   source = "../../modules/platform"
 
-  name                               = local.prefix
+  target                             = "aws"
+  project                            = var.project
+  environment                        = var.environment
   lambda_zip_path                    = var.lambda_zip_path
   force_destroy                      = var.force_destroy
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
@@ -38,10 +40,5 @@ module "platform" {
   visibility_timeout_seconds = var.worker_visibility_timeout_seconds
   log_retention_days         = var.log_retention_days
   user_principal_arns        = var.user_principal_arns
-
-  lambda_environment = {
-    FML_TARGET = "aws"
-  }
-
-  tags = local.tags
+  tags                       = var.tags
 }

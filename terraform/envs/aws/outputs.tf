@@ -23,26 +23,6 @@ output "service_urls" {
   value       = module.alb.urls
 }
 
-output "buckets" {
-  description = "Bucket names by role: datasets, models, inference, predictions."
-  value       = module.platform.buckets
-}
-
-output "queues" {
-  description = "Queue URLs: train, predict and their dead-letter queues train_dlq, predict_dlq."
-  value       = module.platform.queues
-}
-
-output "enqueue_dlq_url" {
-  description = "URL of the queue that keeps S3 events the enqueue functions failed on."
-  value       = module.platform.enqueue_dlq_url
-}
-
-output "functions" {
-  description = "Enqueue Lambda function names by job kind: train, predict."
-  value       = module.platform.functions
-}
-
 output "ecr_repository_urls" {
   description = "ECR repository URLs by image: trainer, predictor (docker push <url>:<tag>)."
   value       = { for name, repo in module.ecr : name => repo.url }
@@ -75,17 +55,10 @@ output "log_groups" {
   )
 }
 
-output "roles" {
-  description = "Role ARNs by workload: trainer_api, trainer_worker, predictor_api, predictor_worker, enqueue."
-  value       = module.platform.roles
-}
-
-output "user_role_arn" {
-  description = "ARN of the platform's user role (grant your users sts:AssumeRole on it)."
-  value       = module.platform.user_role_arn
-}
-
 output "alarm_topic_arn" {
   description = "SNS topic of the alarms: subscribe to it (aws sns subscribe --protocol email ...)."
   value       = module.alarms.topic_arn
 }
+
+# The data plane's outputs (buckets, queues, roles, ...) are the platform module's, exposed
+# as envs/local exposes them: platform_outputs.tf is a link to envs/local/outputs.tf.

@@ -1,7 +1,8 @@
 locals {
   # The services, their ports and the routes each one serves (README, docs/aws.md). One internal
   # ALB with a listener per service (on the service's port): API Gateway sends each route to
-  # its service's listener, so no path rule is written twice.
+  # its service's listener, so no path rule is written twice. The routes are Flask's, in API
+  # Gateway's form: tests/terraform/test_api_routes.py compares them with each app's url_map.
   services = {
     trainer = {
       port = 8081
@@ -73,40 +74,40 @@ locals {
 module "network" {
   source = "../../modules/network"
 
-  name                    = local.prefix
+  name                    = module.platform.name
   cidr_block              = var.vpc_cidr
   azs                     = local.azs
   nat_gateway             = var.nat_gateway
   flow_log_retention_days = var.log_retention_days
 
-  tags = local.tags
+  tags = module.platform.tags
 }
 
 module "ecs_cluster" {
   source = "../../modules/ecs_cluster"
 
-  name                  = local.prefix
+  name                  = module.platform.name
   ecr_repository_arns   = [for repo in module.ecr : repo.arn]
-  log_group_name_prefix = "/ecs/${local.prefix}-"
+  log_group_name_prefix = "/ecs/${module.platform.name}-"
 
-  tags = local.tags
+  tags = module.platform.tags
 }
 
 module "ecr" {
   source   = "../../modules/ecr"
   for_each = local.services
 
-  name         = "${local.prefix}/${each.key}"
+  name         = "${module.platform.name}/${each.key}"
   force_delete = var.force_destroy
 
-  tags = local.tags
+  tags = module.platform.tags
 }
 
 # ---------------------------------------------------------------------------- online path
 module "alb" {
   source = "../../modules/alb"
 
-  name                       = local.prefix
+  name                       = module.platform.name
   vpc_id                     = module.network.vpc_id
   vpc_cidr_block             = module.network.cidr_block
   subnet_ids                 = module.network.private_subnet_ids
@@ -115,13 +116,13 @@ module "alb" {
   idle_timeout_seconds       = var.alb_idle_timeout_seconds
   certificate_arn            = try(var.alb_tls.certificate_arn, null)
 
-  tags = local.tags
+  tags = module.platform.tags
 }
 
 module "api_gateway" {
   source = "../../modules/api_gateway"
 
-  name                      = local.prefix
+  name                      = module.platform.name
   vpc_id                    = module.network.vpc_id
   subnet_ids                = module.network.private_subnet_ids
   target_security_group_id  = module.alb.security_group_id
@@ -139,14 +140,14 @@ module "api_gateway" {
     }
   }
 
-  tags = local.tags
+  tags = module.platform.tags
 }
 
 module "api" {
   source   = "../../modules/ecs_service"
   for_each = local.services
 
-  name               = "${local.prefix}-${each.key}-api"
+  name               = "${module.platform.name}-${each.key}-api"
   cluster_name       = module.ecs_cluster.name
   cluster_arn        = module.ecs_cluster.arn
   image              = "${module.ecr[each.key].url}:${var.image_tags[each.key]}"
@@ -178,7 +179,7 @@ module "api" {
     request_count_resource_label = module.alb.request_count_resource_labels[each.key]
   }
 
-  tags = local.tags
+  tags = module.platform.tags
 }
 
 # ---------------------------------------------------------------------------- batch path
@@ -186,7 +187,7 @@ module "worker" {
   source   = "../../modules/ecs_service"
   for_each = local.services
 
-  name               = "${local.prefix}-${each.key}-worker"
+  name               = "${module.platform.name}-${each.key}-worker"
   cluster_name       = module.ecs_cluster.name
   cluster_arn        = module.ecs_cluster.arn
   image              = "${module.ecr[each.key].url}:${var.image_tags[each.key]}"
@@ -215,14 +216,14 @@ module "worker" {
     }
   }
 
-  tags = local.tags
+  tags = module.platform.tags
 }
 
 # ---------------------------------------------------------------------------- alarms
 module "alarms" {
   source = "../../modules/alarms"
 
-  name                 = local.prefix
+  name                 = module.platform.name
   dead_letter_queues   = module.platform.dead_letter_queue_names
   dead_letter_function = module.platform.dead_letter_function
   function_names       = merge(module.platform.functions, { dead_letter = module.platform.dead_letter_function })
@@ -234,5 +235,5 @@ module "alarms" {
   }
   alarm_topic_arn = var.alarm_topic_arn
 
-  tags = local.tags
+  tags = module.platform.tags
 }

@@ -5,25 +5,15 @@ variable "region" {
 }
 
 variable "project" {
-  description = "Project name, first part of every resource name (<project>-<environment>-...)."
+  description = "Project name, first part of every resource name (<project>-<environment>-...); null keeps the platform module's default. The platform module checks both names."
   type        = string
-  default     = "fargate-ml"
-
-  validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,11}$", var.project))
-    error_message = "project must be 1-12 lowercase letters, digits or hyphens (names must fit S3, ALB and target group limits)."
-  }
+  default     = null
 }
 
 variable "environment" {
-  description = "Environment name, second part of every resource name."
+  description = "Environment name, second part of every resource name (the platform module checks it)."
   type        = string
   default     = "dev"
-
-  validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,8}$", var.environment))
-    error_message = "environment must be 1-9 lowercase letters, digits or hyphens."
-  }
 }
 
 variable "image_tags" {

@@ -3,6 +3,12 @@
 # from the same `platform` module as envs/aws. Only the cloud's compute and network (VPC,
 # ECS, ALB, API Gateway, autoscaling) are left out: locally those are processes.
 
+terraform {
+  # The state path is machine-specific: pass it with -backend-config=path=...
+  # (modules/platform/versions.tf pins Terraform and the provider for both envs).
+  backend "local" {}
+}
+
 provider "aws" {
   region = var.region
   # The emulator's account root: Terraform administers the stack with it, and the local
@@ -27,33 +33,17 @@ provider "aws" {
   }
 }
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-
-locals {
-  prefix = "${var.project}-${var.environment}"
-
-  tags = merge({
-    Project     = var.project
-    Environment = var.environment
-  }, var.tags)
-}
-
+# Only what differs from the cloud (envs/aws): the emulator's account root assumes the roles
+# (target), buckets go with their objects, old versions last a week, and a job dead-letters
+# after 3 receives, soon enough for the fault tests. Names, tags, outputs and the other
+# defaults are the module's.
 module "platform" {
   source = "../../modules/platform"
 
-  name                               = local.prefix
+  target                             = "local"
+  environment                        = "local"
   lambda_zip_path                    = var.lambda_zip_path
   force_destroy                      = true
-  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
-  max_receive_count                  = var.max_receive_count
-  visibility_timeout_seconds         = var.visibility_timeout_seconds
-  # Every local process assumes its role with the account root's credentials.
-  local_operator_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
-
-  lambda_environment = {
-    FML_TARGET = "local"
-  }
-
-  tags = local.tags
+  noncurrent_version_expiration_days = 7
+  max_receive_count                  = 3
 }

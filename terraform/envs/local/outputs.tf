@@ -1,29 +1,10 @@
-output "buckets" {
-  description = "Bucket names by role: datasets, models, inference, predictions."
-  value       = module.platform.buckets
-}
-
-output "queues" {
-  description = "Queue URLs: train, predict and their dead-letter queues train_dlq, predict_dlq."
-  value       = module.platform.queues
-}
-
-output "functions" {
-  description = "Enqueue Lambda function names by job kind: train, predict."
-  value       = module.platform.functions
-}
-
-output "roles" {
-  description = "Role ARNs by workload: trainer_api, trainer_worker, predictor_api, predictor_worker, enqueue."
-  value       = module.platform.roles
-}
-
-output "user_role_arn" {
-  description = "ARN of the platform's user role: what make demo, tests acting as a user and your aws s3 cp assume."
-  value       = module.platform.user_role_arn
-}
-
-output "role_actions" {
-  description = "Actions each role's policy grants (and the user role's, under \"user\"), for the IAM coverage report."
-  value       = module.platform.role_actions
-}
+# The platform module's outputs, described there (modules/platform/outputs.tf), exposed under
+# the same names by both envs: envs/aws/platform_outputs.tf is a link to this file. fmldev.stack
+# reads buckets, queues, roles and user_role_arn; the IAM coverage report role_actions.
+output "buckets" { value = module.platform.buckets }
+output "queues" { value = module.platform.queues }
+output "enqueue_dlq_url" { value = module.platform.enqueue_dlq_url }
+output "functions" { value = module.platform.functions }
+output "roles" { value = module.platform.roles }
+output "user_role_arn" { value = module.platform.user_role_arn }
+output "role_actions" { value = module.platform.role_actions }

@@ -1,9 +1,31 @@
 # The data plane of fargate-ml and its IAM, one composition for every environment: the four
 # buckets (versioned, encrypted, TLS-only), the job queues with their dead-letter queues, the
 # S3 -> Lambda -> SQS triggers, and the five workload roles plus the user role. envs/local and
-# envs/aws both call this module, so the emulator enforces the policies the cloud gets.
+# envs/aws both call this module, so the emulator enforces the policies the cloud gets. What
+# the two share is said here: the names (<project>-<environment>-...), the tags, the defaults,
+# the outputs; an env passes only what differs between the emulator and the cloud.
+
+# The emulator's account root: locally it assumes every workload role for the processes.
+data "aws_caller_identity" "current" {
+  count = var.target == "local" ? 1 : 0
+}
+
+data "aws_partition" "current" {
+  count = var.target == "local" ? 1 : 0
+}
 
 locals {
+  name = "${var.project}-${var.environment}"
+  tags = merge(tomap({
+    Project     = var.project
+    Environment = var.environment
+  }), var.tags)
+
+  local_operator_arn = var.target == "local" ? "arn:${data.aws_partition.current[0].partition}:iam::${data.aws_caller_identity.current[0].account_id}:root" : null
+
+  # What the functions learn of where they run (fmlcore/core/settings.py reads it).
+  lambda_environment = { FML_TARGET = var.target }
+
   buckets    = toset(["datasets", "models", "inference", "predictions"])
   job_queues = toset(["train", "predict"])
 
@@ -18,8 +40,8 @@ locals {
       status_bucket = "predictions"
     }
   }
-  function_names       = { for kind in keys(local.triggers) : kind => "${var.name}-enqueue-${kind}" }
-  dead_letter_function = "${var.name}-dead-letter"
+  function_names       = { for kind in keys(local.triggers) : kind => "${local.name}-enqueue-${kind}" }
+  dead_letter_function = "${local.name}-dead-letter"
 
   # What the dead-letter function consumes: each job queue's dead-letter queue, and the queue
   # of S3 events the enqueue functions failed on.
@@ -34,40 +56,40 @@ module "storage" {
   source   = "../storage"
   for_each = local.buckets
 
-  name                               = "${var.name}-${each.key}"
+  name                               = "${local.name}-${each.key}"
   force_destroy                      = var.force_destroy
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
   kms_key_arn                        = var.kms_key_arn
 
-  tags = var.tags
+  tags = local.tags
 }
 
 module "queue" {
   source   = "../queue"
   for_each = local.job_queues
 
-  name                       = "${var.name}-${each.key}"
+  name                       = "${local.name}-${each.key}"
   max_receive_count          = var.max_receive_count
   visibility_timeout_seconds = var.visibility_timeout_seconds
 
-  tags = var.tags
+  tags = local.tags
 }
 
 # S3 invokes the enqueue functions asynchronously; events they still fail on after Lambda's
 # retries come here (their on-failure destination); the dead-letter function marks each file's
 # job failed (copy the object again to replay).
 resource "aws_sqs_queue" "enqueue_dlq" {
-  name                      = "${var.name}-enqueue-dlq"
+  name                      = "${local.name}-enqueue-dlq"
   message_retention_seconds = 1209600
   sqs_managed_sse_enabled   = true
 
-  tags = var.tags
+  tags = local.tags
 }
 
 module "iam" {
   source = "../iam"
 
-  name                   = var.name
+  name                   = local.name
   bucket_arns            = { for role in local.buckets : role => module.storage[role].arn }
   train_queue_arn        = module.queue["train"].arn
   predict_queue_arn      = module.queue["predict"].arn
@@ -75,10 +97,10 @@ module "iam" {
   function_names         = concat(values(local.function_names), [local.dead_letter_function])
   dead_letter_queue_arns = values(local.dead_letter_sources)
   kms_key_arn            = var.kms_key_arn
-  local_operator_arn     = var.local_operator_arn
+  local_operator_arn     = local.local_operator_arn
   user_principal_arns    = var.user_principal_arns
 
-  tags = var.tags
+  tags = local.tags
 }
 
 module "s3_trigger" {
@@ -95,9 +117,9 @@ module "s3_trigger" {
   lambda_zip_path            = var.lambda_zip_path
   on_failure_destination_arn = aws_sqs_queue.enqueue_dlq.arn
   log_retention_days         = var.log_retention_days
-  environment                = var.lambda_environment
+  environment                = local.lambda_environment
 
-  tags = var.tags
+  tags = local.tags
 }
 
 # ---------------------------------------------------------------------------- dead letters
@@ -110,7 +132,7 @@ resource "aws_cloudwatch_log_group" "dead_letter" {
   name              = "/aws/lambda/${local.dead_letter_function}"
   retention_in_days = var.log_retention_days
 
-  tags = var.tags
+  tags = local.tags
 }
 
 resource "aws_lambda_function" "dead_letter" {
@@ -130,7 +152,7 @@ resource "aws_lambda_function" "dead_letter" {
   memory_size      = 256
 
   environment {
-    variables = merge(var.lambda_environment, {
+    variables = merge(local.lambda_environment, {
       FML_DATASETS_BUCKET    = module.storage["datasets"].name
       FML_MODELS_BUCKET      = module.storage["models"].name
       FML_INFERENCE_BUCKET   = module.storage["inference"].name
@@ -138,7 +160,7 @@ resource "aws_lambda_function" "dead_letter" {
     })
   }
 
-  tags = var.tags
+  tags = local.tags
 
   depends_on = [aws_cloudwatch_log_group.dead_letter]
 }

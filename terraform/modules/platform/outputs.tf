@@ -1,3 +1,13 @@
+output "name" {
+  description = "Prefix of every resource name: <project>-<environment>."
+  value       = local.name
+}
+
+output "tags" {
+  description = "Tags of every taggable resource: Project, Environment and the extra tags."
+  value       = local.tags
+}
+
 output "buckets" {
   description = "Bucket names by role: datasets, models, inference, predictions."
   value       = { for role, bucket in module.storage : role => bucket.name }
@@ -42,12 +52,12 @@ output "roles" {
 }
 
 output "role_actions" {
-  description = "Actions each role's policy grants (and the user role's, under \"user\")."
+  description = "Actions each role's policy grants (and the user role's, under \"user\"), for the IAM coverage report."
   value       = module.iam.role_actions
 }
 
 output "user_role_arn" {
-  description = "ARN of the platform's user role."
+  description = "ARN of the platform's user role: what make demo, tests acting as a user and your aws s3 cp assume locally; in the cloud, grant your users sts:AssumeRole on it."
   value       = module.iam.user_role_arn
 }
 

@@ -1,17 +1,38 @@
-variable "name" {
-  description = "Prefix of every resource name (<project>-<environment>)."
+variable "target" {
+  description = "Where the stack runs: aws (ECS tasks and Lambda assume the roles) or local (the emulator, whose account root assumes every role for the local processes). The functions get it as FML_TARGET."
   type        = string
+
+  validation {
+    condition     = contains(["aws", "local"], var.target)
+    error_message = "target must be aws or local."
+  }
+}
+
+variable "project" {
+  description = "Project name, first part of every resource name (<project>-<environment>-...); null keeps fargate-ml."
+  type        = string
+  default     = "fargate-ml"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,11}$", var.project))
+    error_message = "project must be 1-12 lowercase letters, digits or hyphens (names must fit S3, ALB and target group limits)."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, second part of every resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,8}$", var.environment))
+    error_message = "environment must be 1-9 lowercase letters, digits or hyphens."
+  }
 }
 
 variable "lambda_zip_path" {
   description = "Path to the enqueue Lambda zip built by the Makefile."
   type        = string
-}
-
-variable "lambda_environment" {
-  description = "Extra environment variables of the enqueue functions (FML_TARGET)."
-  type        = map(string)
-  default     = {}
 }
 
 variable "force_destroy" {
@@ -41,19 +62,13 @@ variable "max_receive_count" {
 variable "visibility_timeout_seconds" {
   description = "Visibility timeout of the job queues, in seconds (at least a worker's renewal period)."
   type        = number
-  default     = 300
+  default     = 120
 }
 
 variable "log_retention_days" {
   description = "Days to keep the enqueue functions' logs."
   type        = number
   default     = 14
-}
-
-variable "local_operator_arn" {
-  description = "Local stack only: the principal that assumes every workload role (the emulator's account root); null on AWS."
-  type        = string
-  default     = null
 }
 
 variable "user_principal_arns" {
@@ -63,7 +78,7 @@ variable "user_principal_arns" {
 }
 
 variable "tags" {
-  description = "Tags applied to every taggable resource."
+  description = "Extra tags applied to every taggable resource, besides Project and Environment."
   type        = map(string)
   default     = {}
 }

@@ -1,30 +1,6 @@
 # Plans the whole cloud stack with a mocked AWS provider: no credentials, no account.
 mock_provider "aws" {
-  # The provider validates policy JSON, account IDs and ARNs at plan; the mock's random
-  # strings are none of these.
-  mock_data "aws_iam_policy_document" {
-    defaults = {
-      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
-    }
-  }
-
-  mock_data "aws_caller_identity" {
-    defaults = {
-      account_id = "111122223333"
-    }
-  }
-
-  mock_data "aws_partition" {
-    defaults = {
-      partition = "aws"
-    }
-  }
-
-  mock_data "aws_region" {
-    defaults = {
-      name = "us-east-1"
-    }
-  }
+  source = "../../tests/mocks"
 
   mock_data "aws_availability_zones" {
     defaults = {
@@ -106,18 +82,8 @@ run "whole_stack_plans" {
   }
 
   assert {
-    condition = output.api_routes == {
-      "POST /models/{model}/train"             = "trainer"
-      "GET /models"                            = "trainer"
-      "GET /models/{model}/versions"           = "trainer"
-      "GET /models/{model}/versions/{version}" = "trainer"
-      "POST /models/{model}/rollback"          = "trainer"
-      "GET /training-jobs/{job_id}"            = "trainer"
-      "POST /models/{model}/predict"           = "predictor"
-      "GET /predictions/{prediction_id}"       = "predictor"
-      "GET /prediction-jobs/{job_id}"          = "predictor"
-    }
-    error_message = "Every route must go to the service that serves it."
+    condition     = output.api_routes == merge([for name, svc in local.services : { for route in svc.routes : route => name }]...) && length(output.api_routes) == length(flatten(values(local.services)[*].routes))
+    error_message = "Every route of local.services must go to the service that declares it (tests/terraform/test_api_routes.py checks those routes against the Flask apps)."
   }
 
   assert {

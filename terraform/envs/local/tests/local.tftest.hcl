@@ -1,29 +1,5 @@
 mock_provider "aws" {
-  # The provider validates policy JSON and account IDs at plan; the mock's random strings
-  # are neither.
-  mock_data "aws_iam_policy_document" {
-    defaults = {
-      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
-    }
-  }
-
-  mock_data "aws_caller_identity" {
-    defaults = {
-      account_id = "000000000000"
-    }
-  }
-
-  mock_data "aws_partition" {
-    defaults = {
-      partition = "aws"
-    }
-  }
-
-  mock_data "aws_region" {
-    defaults = {
-      name = "us-east-1"
-    }
-  }
+  source = "../../tests/mocks"
 }
 
 variables {
@@ -73,21 +49,16 @@ run "queue_names" {
   }
 }
 
-run "prefix_follows_variables" {
+run "only_the_local_differences" {
   command = plan
 
-  variables {
-    project     = "acme"
-    environment = "dev"
+  assert {
+    condition     = module.platform.name == "fargate-ml-local" && module.platform.tags == tomap({ Project = "fargate-ml", Environment = "local" })
+    error_message = "The emulator stack is fargate-ml-local, tagged with its project and environment."
   }
 
   assert {
-    condition     = alltrue([for name in values(output.buckets) : startswith(name, "acme-dev-")])
-    error_message = "Every bucket name must carry the <project>-<environment>- prefix."
-  }
-
-  assert {
-    condition     = module.platform.queue_names["predict"] == "acme-dev-predict"
-    error_message = "Queue names must carry the <project>-<environment>- prefix."
+    condition     = keys(output.role_actions) == ["enqueue", "predictor_api", "predictor_worker", "trainer_api", "trainer_worker", "user"]
+    error_message = "output.role_actions must carry every role's actions and the user role's (the IAM coverage report reads them)."
   }
 }

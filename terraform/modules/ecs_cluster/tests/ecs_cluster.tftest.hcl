@@ -1,34 +1,10 @@
 mock_provider "aws" {
-  # The provider validates policy JSON and account IDs at plan; the mock's random strings
-  # are neither.
-  mock_data "aws_iam_policy_document" {
-    defaults = {
-      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
-    }
-  }
-
-  mock_data "aws_caller_identity" {
-    defaults = {
-      account_id = "111122223333"
-    }
-  }
-
-  mock_data "aws_partition" {
-    defaults = {
-      partition = "aws"
-    }
-  }
-
-  mock_data "aws_region" {
-    defaults = {
-      name = "eu-west-1"
-    }
-  }
+  source = "../../tests/mocks"
 }
 
 variables {
   name                  = "fml-test"
-  ecr_repository_arns   = ["arn:aws:ecr:eu-west-1:111122223333:repository/fml-test/trainer", "arn:aws:ecr:eu-west-1:111122223333:repository/fml-test/predictor"]
+  ecr_repository_arns   = ["arn:aws:ecr:us-east-1:111122223333:repository/fml-test/trainer", "arn:aws:ecr:us-east-1:111122223333:repository/fml-test/predictor"]
   log_group_name_prefix = "/ecs/fml-test-"
 }
 
@@ -107,7 +83,7 @@ run "execution_role_pulls_images_and_writes_logs_only" {
   assert {
     condition = one([
       for s in data.aws_iam_policy_document.execution.statement : s.resources if s.sid == "WriteContainerLogs"
-    ]) == toset(["arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/fml-test-*:*"])
+    ]) == toset(["arn:aws:logs:us-east-1:111122223333:log-group:/ecs/fml-test-*:*"])
     error_message = "The execution role may write the services' log groups only."
   }
 

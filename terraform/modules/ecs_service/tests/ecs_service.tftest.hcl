@@ -1,16 +1,12 @@
 mock_provider "aws" {
-  mock_data "aws_region" {
-    defaults = {
-      name = "eu-west-1"
-    }
-  }
+  source = "../../tests/mocks"
 }
 
 variables {
   name               = "fml-test-trainer-api"
   cluster_name       = "fml-test"
-  cluster_arn        = "arn:aws:ecs:eu-west-1:111122223333:cluster/fml-test"
-  image              = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/fml-test/trainer:abc123"
+  cluster_arn        = "arn:aws:ecs:us-east-1:111122223333:cluster/fml-test"
+  image              = "111122223333.dkr.ecr.us-east-1.amazonaws.com/fml-test/trainer:abc123"
   execution_role_arn = "arn:aws:iam::111122223333:role/fml-test-execution"
   task_role_arn      = "arn:aws:iam::111122223333:role/fml-test-trainer-api"
   vpc_id             = "vpc-00000000000000000"
@@ -30,7 +26,7 @@ run "api_service_behind_the_load_balancer" {
     container_port             = 8081
     ingress_security_group_ids = ["sg-0000000000000000a"]
     load_balancer = {
-      target_group_arn = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/fml-test-trainer/0123456789abcdef"
+      target_group_arn = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/fml-test-trainer/0123456789abcdef"
     }
     autoscaling = {
       min_capacity = 1
@@ -71,7 +67,7 @@ run "api_service_behind_the_load_balancer" {
       logDriver = "awslogs"
       options = {
         awslogs-group         = "/ecs/fml-test-trainer-api"
-        awslogs-region        = "eu-west-1"
+        awslogs-region        = "us-east-1"
         awslogs-stream-prefix = "app"
       }
     }
@@ -144,7 +140,7 @@ run "api_service_on_requests_per_target" {
   variables {
     container_port = 8081
     load_balancer = {
-      target_group_arn = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/fml-test-trainer/0123456789abcdef"
+      target_group_arn = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/fml-test-trainer/0123456789abcdef"
     }
     autoscaling = {
       min_capacity                 = 2

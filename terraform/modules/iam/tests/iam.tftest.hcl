@@ -1,29 +1,5 @@
 mock_provider "aws" {
-  # The provider validates policy JSON and account IDs at plan; the mock's random strings
-  # are neither.
-  mock_data "aws_iam_policy_document" {
-    defaults = {
-      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
-    }
-  }
-
-  mock_data "aws_caller_identity" {
-    defaults = {
-      account_id = "111122223333"
-    }
-  }
-
-  mock_data "aws_partition" {
-    defaults = {
-      partition = "aws"
-    }
-  }
-
-  mock_data "aws_region" {
-    defaults = {
-      name = "eu-west-1"
-    }
-  }
+  source = "../../tests/mocks"
 }
 
 variables {
@@ -34,11 +10,11 @@ variables {
     inference   = "arn:aws:s3:::fml-test-inference"
     predictions = "arn:aws:s3:::fml-test-predictions"
   }
-  train_queue_arn        = "arn:aws:sqs:eu-west-1:111122223333:fml-test-train"
-  predict_queue_arn      = "arn:aws:sqs:eu-west-1:111122223333:fml-test-predict"
-  enqueue_dlq_arn        = "arn:aws:sqs:eu-west-1:111122223333:fml-test-enqueue-dlq"
+  train_queue_arn        = "arn:aws:sqs:us-east-1:111122223333:fml-test-train"
+  predict_queue_arn      = "arn:aws:sqs:us-east-1:111122223333:fml-test-predict"
+  enqueue_dlq_arn        = "arn:aws:sqs:us-east-1:111122223333:fml-test-enqueue-dlq"
   function_names         = ["fml-test-enqueue-train", "fml-test-enqueue-predict"]
-  dead_letter_queue_arns = ["arn:aws:sqs:eu-west-1:111122223333:fml-test-train-dlq", "arn:aws:sqs:eu-west-1:111122223333:fml-test-predict-dlq"]
+  dead_letter_queue_arns = ["arn:aws:sqs:us-east-1:111122223333:fml-test-train-dlq", "arn:aws:sqs:us-east-1:111122223333:fml-test-predict-dlq"]
 }
 
 run "one_least_privilege_role_per_workload" {
@@ -159,8 +135,8 @@ run "one_least_privilege_role_per_workload" {
 
   assert {
     condition = toset(flatten([for s in local.statements.enqueue : s.resources if contains(s.actions, "logs:PutLogEvents")])) == toset([
-      "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/fml-test-enqueue-train:*",
-      "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/fml-test-enqueue-predict:*",
+      "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/fml-test-enqueue-train:*",
+      "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/fml-test-enqueue-predict:*",
     ])
     error_message = "The enqueue role may write its functions' log groups only."
   }
@@ -229,7 +205,7 @@ run "kms_key_grants_encrypt_and_decrypt" {
   command = plan
 
   variables {
-    kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-000000000000"
+    kms_key_arn = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000"
   }
 
   assert {

@@ -1,29 +1,11 @@
 mock_provider "aws" {
-  # The provider validates policy JSON and account IDs at plan; the mock's random strings
-  # are neither.
-  mock_data "aws_iam_policy_document" {
-    defaults = {
-      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
-    }
-  }
-
-  mock_data "aws_caller_identity" {
-    defaults = {
-      account_id = "111122223333"
-    }
-  }
-
-  mock_data "aws_region" {
-    defaults = {
-      name = "eu-west-1"
-    }
-  }
+  source = "../../tests/mocks"
 }
 
 variables {
   name       = "fml-test"
   cidr_block = "10.40.0.0/16"
-  azs        = ["eu-west-1a", "eu-west-1b"]
+  azs        = ["us-east-1a", "us-east-1b"]
 }
 
 run "two_azs_private_by_default" {
@@ -31,25 +13,25 @@ run "two_azs_private_by_default" {
 
   # Known IDs at plan, so the sets that hold them have a known size.
   override_resource {
-    target          = aws_route_table.private["eu-west-1a"]
+    target          = aws_route_table.private["us-east-1a"]
     override_during = plan
     values          = { id = "rtb-0000000000000000a" }
   }
 
   override_resource {
-    target          = aws_route_table.private["eu-west-1b"]
+    target          = aws_route_table.private["us-east-1b"]
     override_during = plan
     values          = { id = "rtb-0000000000000000b" }
   }
 
   override_resource {
-    target          = aws_subnet.private["eu-west-1a"]
+    target          = aws_subnet.private["us-east-1a"]
     override_during = plan
     values          = { id = "subnet-0000000000000000a" }
   }
 
   override_resource {
-    target          = aws_subnet.private["eu-west-1b"]
+    target          = aws_subnet.private["us-east-1b"]
     override_during = plan
     values          = { id = "subnet-0000000000000000b" }
   }
@@ -72,7 +54,7 @@ run "two_azs_private_by_default" {
   }
 
   assert {
-    condition     = aws_subnet.private["eu-west-1a"].cidr_block == "10.40.16.0/20" && aws_subnet.public["eu-west-1b"].cidr_block == "10.40.1.0/24"
+    condition     = aws_subnet.private["us-east-1a"].cidr_block == "10.40.16.0/20" && aws_subnet.public["us-east-1b"].cidr_block == "10.40.1.0/24"
     error_message = "Private subnets must be /20s after the first, public subnets /24s in the first /20."
   }
 
@@ -87,7 +69,7 @@ run "two_azs_private_by_default" {
   }
 
   assert {
-    condition     = aws_vpc_endpoint.s3.vpc_endpoint_type == "Gateway" && aws_vpc_endpoint.s3.service_name == "com.amazonaws.eu-west-1.s3"
+    condition     = aws_vpc_endpoint.s3.vpc_endpoint_type == "Gateway" && aws_vpc_endpoint.s3.service_name == "com.amazonaws.us-east-1.s3"
     error_message = "S3 must be reached through a gateway endpoint."
   }
 
@@ -133,7 +115,7 @@ run "single_nat_gateway" {
   }
 
   assert {
-    condition     = keys(aws_nat_gateway.this) == ["eu-west-1a"]
+    condition     = keys(aws_nat_gateway.this) == ["us-east-1a"]
     error_message = "single must create one NAT gateway, in the first AZ."
   }
 
@@ -148,7 +130,7 @@ run "nat_gateway_per_az" {
 
   variables {
     nat_gateway = "per_az"
-    azs         = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    azs         = ["us-east-1a", "us-east-1b", "us-east-1c"]
   }
 
   assert {
@@ -161,7 +143,7 @@ run "rejects_single_az" {
   command = plan
 
   variables {
-    azs = ["eu-west-1a"]
+    azs = ["us-east-1a"]
   }
 
   expect_failures = [var.azs]

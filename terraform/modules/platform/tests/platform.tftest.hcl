@@ -1,33 +1,11 @@
 mock_provider "aws" {
-  # The provider validates policy JSON and account IDs at plan; the mock's random strings
-  # are neither.
-  mock_data "aws_iam_policy_document" {
-    defaults = {
-      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
-    }
-  }
-
-  mock_data "aws_caller_identity" {
-    defaults = {
-      account_id = "111122223333"
-    }
-  }
-
-  mock_data "aws_partition" {
-    defaults = {
-      partition = "aws"
-    }
-  }
-
-  mock_data "aws_region" {
-    defaults = {
-      name = "eu-west-1"
-    }
-  }
+  source = "../../tests/mocks"
 }
 
 variables {
-  name = "fml-test"
+  target      = "aws"
+  project     = "fml"
+  environment = "test"
   # Any existing file will do: filebase64sha256 only hashes its bytes.
   lambda_zip_path = "../../envs/local/tests/fixtures/dummy.zip"
 }
@@ -75,8 +53,8 @@ run "dead_letters_reach_the_dead_letter_function" {
   }
 
   assert {
-    condition     = aws_lambda_function.dead_letter.handler == "lambdas.dead_letter.handler" && aws_lambda_function.dead_letter.function_name == "fml-test-dead-letter"
-    error_message = "The dead-letter function runs lambdas.dead_letter.handler as <name>-dead-letter."
+    condition     = aws_lambda_function.dead_letter.handler == "lambdas.dead_letter.handler" && aws_lambda_function.dead_letter.function_name == "fml-test-dead-letter" && aws_lambda_function.dead_letter.environment[0].variables.FML_TARGET == "aws"
+    error_message = "The dead-letter function runs lambdas.dead_letter.handler as <name>-dead-letter, told its target (FML_TARGET)."
   }
 }
 
@@ -84,11 +62,61 @@ run "local_operator_reaches_the_roles" {
   command = plan
 
   variables {
-    local_operator_arn = "arn:aws:iam::111122223333:root"
+    target = "local"
   }
 
   assert {
     condition     = jsonencode(output.role_actions) == jsonencode(run.one_data_plane_with_its_roles.role_actions)
     error_message = "The local composition must grant exactly what the cloud one does."
   }
+
+  assert {
+    condition     = aws_lambda_function.dead_letter.environment[0].variables.FML_TARGET == "local"
+    error_message = "The functions must learn the target (FML_TARGET)."
+  }
+}
+
+run "names_and_tags_follow_project_and_environment" {
+  command = plan
+
+  variables {
+    project     = "acme"
+    environment = "dev"
+    tags        = { Team = "ml" }
+  }
+
+  assert {
+    condition     = output.name == "acme-dev" && alltrue([for name in values(output.buckets) : startswith(name, "acme-dev-")]) && output.queue_names["predict"] == "acme-dev-predict"
+    error_message = "Every name must carry the <project>-<environment>- prefix."
+  }
+
+  assert {
+    condition     = output.tags == tomap({ Project = "acme", Environment = "dev", Team = "ml" }) && aws_sqs_queue.enqueue_dlq.tags == output.tags
+    error_message = "Every resource must be tagged with its project, environment and the extra tags."
+  }
+}
+
+run "project_defaults_when_null" {
+  command = plan
+
+  variables {
+    project = null
+  }
+
+  assert {
+    condition     = output.name == "fargate-ml-test"
+    error_message = "A null project must keep the default, fargate-ml."
+  }
+}
+
+run "rejects_names_that_do_not_fit" {
+  command = plan
+
+  variables {
+    project     = "Not_A_Name"
+    environment = "much-too-long"
+    target      = "gcp"
+  }
+
+  expect_failures = [var.project, var.environment, var.target]
 }

@@ -1,10 +1,5 @@
 mock_provider "aws" {
-  # The account ID must be 12 digits.
-  mock_data "aws_caller_identity" {
-    defaults = {
-      account_id = "111122223333"
-    }
-  }
+  source = "../../tests/mocks"
 }
 
 variables {
