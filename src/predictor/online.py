@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fmlcore.core.aws import is_not_found
 from fmlcore.core.errors import NotFound
 from fmlcore.core.layout import MODEL_NAME_RE, online_prediction_key, s3_uri
 from fmlcore.jobs.message import isoformat
@@ -57,7 +58,7 @@ class PredictionStore:
         try:
             obj = self.s3.get_object(Bucket=self.bucket, Key=key_for(prediction_id))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if is_not_found(exc):
                 raise NotFound(f"no prediction {prediction_id!r}", {"prediction_id": prediction_id}) from exc
             raise
         return json.loads(obj["Body"].read())

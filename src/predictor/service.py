@@ -12,6 +12,7 @@ from typing import Any
 from fmlcore.core.errors import FmlError
 from fmlcore.core.layout import batch_errors_key, batch_output_key, s3_uri
 from fmlcore.core.settings import Settings
+from fmlcore.core.versions import version_written_by
 from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import JobMessage
 from fmlcore.jobs.status import StatusStore
@@ -22,6 +23,9 @@ from fmlcore.ml.readers import ReadLimits
 from predictor.batch import TRANSFER, score_file
 
 log = logging.getLogger("fml.predictor")
+
+# How many of an output key's newest versions a job looks through for its own (other jobs may write the same key).
+OUTPUT_VERSIONS_SEARCHED = 10
 
 
 class BatchService:
@@ -81,7 +85,7 @@ class BatchService:
 
     def _upload(self, path: Path, key: str, content_type: str, meta: dict[str, str]) -> str:
         """Upload unless this job already did (a retry after a crash): one output version per job."""
-        done = self._version_by_job(key, meta["job_id"])
+        done = version_written_by(self.s3, self.bucket, key, meta["job_id"], OUTPUT_VERSIONS_SEARCHED)
         if done is not None:
             log.info("output already uploaded by an earlier attempt", extra={"key": key})
             return done
@@ -89,16 +93,7 @@ class BatchService:
             str(path), self.bucket, key, ExtraArgs={"ContentType": content_type, "Metadata": meta}, Config=TRANSFER
         )
         # Another job may write the same key at the same time: find our version by its job id.
-        return self._version_by_job(key, meta["job_id"]) or ""
-
-    def _version_by_job(self, key: str, job_id: str, newest: int = 10) -> str | None:
-        """The version of `key` written by `job_id`, among its newest versions."""
-        listed = self.s3.list_object_versions(Bucket=self.bucket, Prefix=key).get("Versions", [])
-        for version in [v for v in listed if v["Key"] == key][:newest]:
-            head = self.s3.head_object(Bucket=self.bucket, Key=key, VersionId=version["VersionId"])
-            if head.get("Metadata", {}).get("job_id") == job_id:
-                return version["VersionId"]
-        return None
+        return version_written_by(self.s3, self.bucket, key, meta["job_id"], OUTPUT_VERSIONS_SEARCHED) or ""
 
     def on_permanent(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
         """Failed status, plus an error record next to where the output would have been."""

@@ -23,7 +23,7 @@ import uuid
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from flask import Blueprint, Flask, Response, current_app, request
 
-from fmlcore.core.aws import AwsClients
+from fmlcore.core.aws import AwsClients, error_code, is_access_denied, is_not_found
 from fmlcore.core.errors import InvalidInput, NotFound
 from fmlcore.core.layout import API_UPLOADS_PREFIX, RESERVED_PREFIX, parse_s3_uri, validate_model_name
 from fmlcore.core.logs import bind
@@ -138,10 +138,11 @@ def _s3_dataset(app: TrainerApp, bucket: str, key: str, version: str | None):
         head = app.s3.head_object(Bucket=bucket, Key=key, **kwargs)
     except ParamValidationError as exc:
         raise InvalidInput(f"s3://{bucket}/{key} is not a valid S3 location", {"dataset": key}) from exc
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchVersion", "403", "AccessDenied"):
-            raise InvalidInput(f"dataset s3://{bucket}/{key} cannot be read ({code})", {"dataset": key}) from exc
+    except ClientError as exc:
+        if is_not_found(exc) or is_access_denied(exc) or error_code(exc) == "403":
+            raise InvalidInput(
+                f"dataset s3://{bucket}/{key} cannot be read ({error_code(exc)})", {"dataset": key}
+            ) from exc
         raise
     ref = InputRef(bucket, key, head.get("VersionId") or version)
     size = int(head.get("ContentLength") or 0)

@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fmlcore.core.aws import is_not_found
 from fmlcore.core.layout import JOBS_PREFIX
 
 CONFLICT_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
@@ -63,7 +64,7 @@ class LeaseStore:
         try:
             current = self.s3.get_object(Bucket=self.bucket, Key=lease_key(job_id))
         except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):  # released meanwhile: try once more
+            if is_not_found(exc):  # released meanwhile: try once more
                 return self._write(job_id, message_id, IfNoneMatch="*")
             raise
         body = json.loads(current["Body"].read())

@@ -30,6 +30,7 @@ from fmlcore.core.aws import error_code, is_not_found
 from fmlcore.core.errors import InvalidInput, NotFound
 from fmlcore.core.layout import MODEL_OBJECT, model_key, validate_model_name, validate_version_id
 from fmlcore.core.settings import Settings
+from fmlcore.core.versions import version_written_by, versions_newest_first
 from fmlcore.ml.features import FeatureSchema
 
 METADATA_ATTR = "fml_metadata"
@@ -135,14 +136,9 @@ class ModelStore:
 
     def list_versions(self, model: str, limit: int = 100) -> list[dict[str, Any]]:
         """Versions of `model`, newest first, with their summaries (metrics included)."""
-        key = model_key(model)
-        versions = []
-        paginator = self.s3.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
-            versions += [v for v in page.get("Versions", []) if v["Key"] == key]
+        versions = versions_newest_first(self.s3, self.bucket, model_key(model))
         if not versions:
             raise NotFound(f"no model {model!r}", {"model": model})
-        versions.sort(key=lambda v: v["LastModified"], reverse=True)
         out = []
         for v in versions[:limit]:
             head = self._head(model, v["VersionId"])
@@ -214,11 +210,7 @@ class ModelStore:
 
     def find_version_by_job(self, model: str, job_id: str, newest: int = 5) -> str | None:
         """The version produced by `job_id` among the newest few, if any (idempotent retries)."""
-        try:
-            versions = self.list_versions(model, limit=newest)
-        except NotFound:
-            return None
-        return next((v["version"] for v in versions if v.get("job_id") == job_id), None)
+        return version_written_by(self.s3, self.bucket, model_key(model), job_id, newest)
 
     # ------------------------------------------------------------------ internals
     def _head(self, model: str, version: str | None) -> dict[str, Any]:
