@@ -73,8 +73,8 @@ localstack-up: venv lambda-zip tf-config ## Start MiniStack (IAM enforced, HTTPS
 	@$(PY) scripts/emulator.py up --state $(STATE)
 	@mkdir -p $(dir $(TF_LOCAL_STATE))
 	terraform -chdir=$(TF_LOCAL) init -input=false -reconfigure -backend-config=path=$(TF_LOCAL_STATE) >/dev/null
-	set -a && . $(EMULATOR_ENV) && set +a && terraform -chdir=$(TF_LOCAL) apply -input=false -auto-approve \
-	  -var lambda_zip_path=$(LAMBDA_ZIP) -var aws_endpoint=$$($(PY) -m fmlcore.core.aws) >$(STATE)/terraform-apply.log \
+	set -a && . $(EMULATOR_ENV) && set +a && AWS_ENDPOINT_URL=$$($(PY) -m fmlcore.core.aws) \
+	  terraform -chdir=$(TF_LOCAL) apply -input=false -auto-approve -var lambda_zip_path=$(LAMBDA_ZIP) >$(STATE)/terraform-apply.log \
 	  || { tail -40 $(STATE)/terraform-apply.log; exit 1; }
 	@terraform -chdir=$(TF_LOCAL) output -json > $(STATE)/outputs.json
 	@{ $(PY) -m fmldev.stack $(STATE)/outputs.json && cat $(EMULATOR_ENV); } > $(LOCAL_ENV)

@@ -12,8 +12,9 @@ terraform {
 provider "aws" {
   region = var.region
   # The emulator's account root: Terraform administers the stack with it, and the local
-  # processes use it only to assume their roles. The endpoint serves TLS with a certificate
-  # of its own; AWS_CA_BUNDLE (set by the Makefile) makes the provider trust it.
+  # processes use it only to assume their roles. Every service's endpoint is the emulator's:
+  # the standard AWS_ENDPOINT_URL (set by `make localstack-up`, like AWS_CA_BUNDLE for its
+  # TLS certificate) points the provider there, as it does the aws CLI and boto3.
   access_key = "test"
   secret_key = "test"
 
@@ -21,16 +22,6 @@ provider "aws" {
   skip_metadata_api_check     = true
   skip_requesting_account_id  = true
   s3_use_path_style           = true
-
-  endpoints {
-    iam    = var.aws_endpoint
-    kms    = var.aws_endpoint
-    lambda = var.aws_endpoint
-    logs   = var.aws_endpoint
-    s3     = var.aws_endpoint
-    sqs    = var.aws_endpoint
-    sts    = var.aws_endpoint
-  }
 }
 
 # Only what differs from the cloud (envs/aws): the emulator's account root assumes the roles

@@ -1,9 +1,3 @@
-variable "aws_endpoint" {
-  description = "URL of the local AWS emulator (MiniStack) that every service endpoint points at."
-  type        = string
-  default     = "https://127.0.0.1:4566"
-}
-
 variable "region" {
   description = "AWS region the emulator reports."
   type        = string
