@@ -51,7 +51,8 @@ def verify_storage(servers: dict[str, Any], body: bytes) -> dict[str, Any]:
 
 
 def count_stored(s3: Any, bucket: str, timeout: float = 120.0) -> int | None:
-    """Online prediction objects in the predictions bucket (None if listing takes too long)."""
+    """Online prediction objects in the predictions bucket (None if listing takes too long): each
+    is one PUT, so the count before and after a load point gives the PUTs per request."""
     paginator = s3.get_paginator("list_objects_v2")
     deadline = time.monotonic() + timeout
     count = 0
@@ -95,6 +96,8 @@ def run(
     servers = start_servers(stack, procs, model_path, server_env)
     try:
         storage = verify_storage(servers, payloads[next(iter(payloads))])
+        s3 = stack.clients().s3
+        bucket = stack.settings_env["FML_PREDICTIONS_BUCKET"]
         points = []
         sent_to_predictor = 1
         order = ["predictor", "baseline"]
@@ -106,9 +109,16 @@ def run(
                         warm = run_load(servers[name]["url"], body, concurrency, warmup, engine)
                         if name == "predictor":
                             sent_to_predictor += warm.ok
+                    before = count_stored(s3, bucket) if name == "predictor" else None
                     point[name] = measure(servers[name], body, concurrency, seconds, engine, stack.emulator_pid)
                     if name == "predictor":
                         sent_to_predictor += point[name]["ok"]
+                        after = count_stored(s3, bucket)
+                        point[name]["puts_per_1000_requests"] = (
+                            round((after - before) * 1000 / point[name]["ok"], 1)
+                            if None not in (before, after) and point[name]["ok"]
+                            else None
+                        )
                 p, b = point["predictor"], point["baseline"]
                 point["ratio_rps"] = round(p["rps"] / b["rps"], 3) if b["rps"] else None
                 say(
@@ -117,8 +127,7 @@ def run(
                 )
                 points.append(point)
                 order.reverse()
-        s3 = stack.clients().s3
-        stored = count_stored(s3, stack.settings_env["FML_PREDICTIONS_BUCKET"])
+        stored = count_stored(s3, bucket)
         return {
             "engine": points[0]["predictor"]["engine"] if points else engine,
             "gunicorn": gunicorn_summary(stack.env),

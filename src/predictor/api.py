@@ -47,7 +47,12 @@ class PredictorApp:
         self.s3 = clients.s3
         self.store = ModelStore.from_settings(clients.s3, settings, nthread=settings.api_xgb_nthread)
         predictions_bucket = settings.require("predictions_bucket")
-        self.predictions = online.PredictionStore(clients.s3, predictions_bucket)
+        self.predictions = online.PredictionLog(
+            clients.s3,
+            predictions_bucket,
+            window_seconds=settings.capture_window_ms / 1000,
+            max_lines=settings.capture_max_lines,
+        )
         self.statuses = StatusStore(clients.s3, predictions_bucket)
 
 
@@ -81,12 +86,12 @@ def predict_route(model: str) -> Response:
             frame = frame_from_instances(loaded, body["instances"], app.settings.max_predict_rows)
         else:
             frame = frame_from_records(loaded, body["records"], app.settings.max_predict_rows)
-        input_format, payload = given[0], body[given[0]]
+        input_format = given[0]
     elif mimetype in formats.CSV.content_types:
         check_csv_shape(raw, app.settings.max_predict_rows, app.settings.max_columns)
         loaded = app.store.load(model, version)
         frame = formats.CSV.read_table(raw)
-        input_format, payload = "csv", raw.decode("utf-8", errors="replace")
+        input_format = "csv"
     else:
         raise UnsupportedMediaType(
             f"unsupported content type {mimetype or '(none)'!r}: use application/json or text/csv",
@@ -96,20 +101,16 @@ def predict_route(model: str) -> Response:
     scores = predict(loaded, loaded.schema.encode_array(frame))
     predictions = scores.records()
 
-    at = datetime.now(UTC)
-    prediction_id = online.new_prediction_id(model, at)
-    record = online.record(
-        prediction_id,
-        model,
-        loaded.version,
-        at,
-        input_format,
-        payload,
-        hashlib.sha256(raw).hexdigest(),
-        predictions,
-        g.get("request_id"),
-    )
-    stored_uri = app.predictions.put(record)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    request_id = g.get("request_id")
+
+    def line(prediction_id: str) -> dict:
+        at = datetime.now(UTC)
+        return online.line_of(
+            prediction_id, model, loaded.version, at, input_format, raw, sha256, predictions, request_id
+        )
+
+    prediction_id, stored_uri = app.predictions.store(model, line)
     return json_response(
         {
             "prediction_id": prediction_id,

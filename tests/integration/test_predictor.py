@@ -98,6 +98,39 @@ def test_prediction_is_stored_and_retrievable(predictor_api, model, aws, setting
     assert requests.get(f"{predictor_api}/predictions/not-an-id", timeout=5).status_code == 404
 
 
+def test_a_day_of_online_predictions_reads_as_one_dataset(predictor_api, model, user, settings):
+    """The stored lines are an analysis dataset: pyarrow.dataset reads a model's day from S3,
+    with the Hive partitions (dt, hour) as columns, under the user role."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    from fmlcore.core.aws import local_endpoint
+
+    name, version = model
+    sent = [predict(predictor_api, name, json={"records": json.loads(rows(n).to_json(orient="records"))}).json()
+            for n in (1, 2, 3)]  # fmt: skip
+    day = sent[0]["prediction_id"][:8]
+    creds = user.credentials()
+    endpoint = local_endpoint()
+    s3fs = pafs.S3FileSystem(
+        access_key=creds.access_key, secret_key=creds.secret_key, session_token=creds.token,
+        endpoint_override=endpoint.split("://", 1)[1], scheme=endpoint.split("://", 1)[0], region=settings.region,
+        tls_ca_file_path=settings.ca_bundle,
+    )  # fmt: skip
+    partitions = ds.partitioning(pa.schema([("dt", pa.string()), ("hour", pa.int32())]), flavor="hive")
+    dataset = ds.dataset(f"{settings.predictions_bucket}/online/{name}", filesystem=s3fs, format="json",
+                         partitioning=partitions)  # fmt: skip
+    table = dataset.to_table(filter=ds.field("dt") == f"{day[:4]}-{day[4:6]}-{day[6:]}")
+    by_id = {row["prediction_id"]: row for row in table.to_pylist()}
+    for body in sent:
+        row = by_id[body["prediction_id"]]
+        assert row["model_version"] == version and row["input"]["format"] == "records"
+        assert len(row["predictions"]) == len(body["predictions"])
+    assert set(table.column_names) >= {"prediction_id", "model_version", "input", "predictions", "dt", "hour"}
+    assert set(table.column("hour").to_pylist()) == {int(body["prediction_id"][8:10]) for body in sent}
+
+
 def test_pinned_version_and_new_latest_without_restart(predictor_api, store, unique):
     name = f"pin-{unique}"
     old = train_version(store, name, max_depth=1)

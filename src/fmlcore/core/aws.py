@@ -166,6 +166,11 @@ class AwsClients:
     def sqs(self) -> Any:
         return self.client("sqs")
 
+    def credentials(self) -> Any:
+        """This process's current credentials (access key, secret, token), for tools that sign
+        their own requests (pyarrow's S3 filesystem reading the predictions bucket)."""
+        return self._session.get_credentials().get_frozen_credentials()
+
     def log_identity(self) -> str | None:
         """Log, once at start, the identity this process's calls are made under (`caller`)."""
         try:

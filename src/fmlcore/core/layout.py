@@ -79,7 +79,13 @@ def dead_key(job_id: str) -> str:
     return f"{JOBS_PREFIX}dead/{job_id}"
 
 
+def online_log_key(model: str, at: datetime, object_id: str) -> str:
+    """One group of online predictions (JSON lines), Hive-partitioned by day and hour for analysis."""
+    return f"online/{model}/dt={at:%Y-%m-%d}/hour={at:%H}/{object_id}.jsonl"
+
+
 def online_prediction_key(model: str, prediction_id: str, at: datetime) -> str:
+    """A prediction stored alone, before predictions were grouped (still readable)."""
     return f"online/{model}/{at:%Y/%m/%d}/{prediction_id}.json"
 
 

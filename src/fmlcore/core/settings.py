@@ -114,6 +114,18 @@ class Settings:
     web_threads: int = _env("FML_WEB_THREADS", "threads per gunicorn worker (gthread)", 4, int)
     web_timeout: int = _env("FML_WEB_TIMEOUT", "seconds before gunicorn restarts a stuck worker", 90, int)
     max_body_bytes: int = _env("FML_MAX_BODY_BYTES", "largest request body (API Gateway allows 10 MB)", 10 << 20, int)
+    capture_window_ms: float = _env(
+        "FML_CAPTURE_WINDOW_MS",
+        "how long the first online request of a group waits for others to share its S3 PUT (docs/contracts.md)",
+        2.0,
+        float,
+    )
+    capture_max_lines: int = _env(
+        "FML_CAPTURE_MAX_LINES",
+        "online requests one stored object holds at most (a full group is PUT at once)",
+        64,
+        int,
+    )
     max_predict_rows: int = _env(
         "FML_MAX_PREDICT_ROWS", "rows one online prediction request may score (more → 413)", 10_000, int
     )
