@@ -8,6 +8,7 @@ reported where the user can find it. `fmlcore.ml.formats` names which reader ser
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -147,9 +148,15 @@ def _header(stream: Any, max_line_bytes: int) -> bytes:
 
 
 def read_csv_chunks(stream: Any, chunk_rows: int, limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Chunk]:
-    """CSV in chunks; every column read as text, so nothing is coerced behind the user's back."""
+    """CSV in chunks; every column read as text, so nothing is coerced behind the user's back.
+
+    The stream is cut here into blocks of whole lines, parsed one at a time: pyarrow's own
+    streaming reader reads up to 32 blocks ahead on a thread of its own, which held up to
+    32 x FML_MAX_LINE_BYTES of input in memory (the whole file, for a file under that size).
+    """
     head = _header(stream, limits.max_line_bytes)
-    header_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    header_bytes, _, rest = head.partition(b"\n")
+    header_line = header_bytes.decode("utf-8-sig", errors="replace").rstrip("\r")
     if not header_line.strip():
         raise InvalidInput("the file is empty or has no header line")
     limits.check_columns(header_line.count(",") + 1)  # an upper bound, before the csv module parses it
@@ -160,33 +167,64 @@ def read_csv_chunks(stream: Any, chunk_rows: int, limits: ReadLimits = DEFAULT_L
     if len(set(names)) != len(names):
         raise InvalidInput("the header repeats a column name", {"columns": names[:50]})
     bad: list[tuple[int, str]] = []
+    first_line = 2  # of the block being parsed: pyarrow counts a row per line from 1 in each block
 
     def on_invalid(row) -> str:
-        bad.append((row.number or -1, f"expected {row.expected_columns} fields, found {row.actual_columns}"))
+        line = first_line - 1 + row.number if row.number and row.number > 0 else -1
+        bad.append((line, f"expected {row.expected_columns} fields, found {row.actual_columns}"))
         return "skip"
 
-    reader = pacsv.open_csv(
-        pa.PythonFile(io.BufferedReader(_Prepend(head, stream), buffer_size=1 << 20), mode="r"),
-        # A block holds whole lines: a line longer than a block (the line limit) fails the file.
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=limits.max_line_bytes),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, strings_can_be_null=True, quoted_strings_can_be_null=False
-        ),
+    block_size = limits.max_line_bytes + 1  # a line and its line end
+    read_options = pacsv.ReadOptions(use_threads=False, block_size=block_size, column_names=names)
+    parse_options = pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False)
+    convert_options = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names}, strings_can_be_null=True, quoted_strings_can_be_null=False
     )
     numbering = LineNumbers(first_line=2)
-    for batch in reader:
+    for block in _line_blocks(rest, stream, block_size):
+        table = pacsv.read_csv(pa.BufferReader(pa.py_buffer(block)), read_options, parse_options, convert_options)
         errors, bad[:] = list(bad), []
+        first_line += table.num_rows + len(errors)
         numbering.skip(line for line, _ in errors)
-        frame = batch.to_pandas()
+        frame = table.to_pandas()
         lines = numbering.assign(len(frame))
         empty = frame.isna().all(axis=1).to_numpy()
         if empty.any():  # blank lines (kept so line numbers stay physical) are not rows to score
             errors += [(int(line), "empty line") for line in lines[empty]]
             frame, lines = frame.loc[~empty].reset_index(drop=True), lines[~empty]
         yield from _split_rows(frame, lines, errors, chunk_rows)
-    if bad:
-        yield Chunk(pd.DataFrame(columns=names), np.array([], dtype=int), list(bad))
+
+
+def _line_blocks(first: bytes, stream: Any, size: int) -> Iterator[memoryview]:
+    """`first`, then the rest of `stream`, in blocks of whole lines of at most `size` bytes each
+    (the last block may lack its line end). A line that does not fit in a block fails the file:
+    ArrowInvalid, as for any other CSV pyarrow cannot read (score_file makes it InvalidInput)."""
+    buf, line = first, 2  # `line`: the first line of `buf` (the header is line 1)
+    while True:
+        if len(buf) < size:
+            buf += _read_up_to(stream, size - len(buf))
+        if len(buf) < size:  # the end of the stream
+            if buf:
+                yield memoryview(buf)
+            return
+        cut = buf.rfind(b"\n", 0, size) + 1
+        if not cut:
+            raise pa.ArrowInvalid(f"line {line} is longer than {size - 1} bytes (FML_MAX_LINE_BYTES)")
+        yield memoryview(buf)[:cut]
+        line += buf.count(b"\n", 0, cut)
+        buf = buf[cut:]
+
+
+def _read_up_to(stream: Any, size: int) -> bytes:
+    """`size` bytes of `stream`, fewer only at its end (a read may return less than asked)."""
+    pieces, got = [], 0
+    while got < size:
+        piece = stream.read(size - got)
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 class LineNumbers:
@@ -225,10 +263,12 @@ def _split_rows(frame: pd.DataFrame, lines: np.ndarray, errors, chunk_rows: int)
     if len(frame) <= chunk_rows:
         yield Chunk(frame, lines, errors)
         return
+    errors = sorted(errors)  # each chunk takes the errors on the lines before its end, so they stay in line order
     for start in range(0, len(frame), chunk_rows):
-        yield Chunk(
-            frame.iloc[start : start + chunk_rows], lines[start : start + chunk_rows], errors if start == 0 else []
-        )
+        end = start + chunk_rows
+        taken = bisect.bisect_left(errors, (int(lines[end]),)) if end < len(frame) else len(errors)
+        yield Chunk(frame.iloc[start:end], lines[start:end], errors[:taken])
+        errors = errors[taken:]
 
 
 def read_jsonl_chunks(stream: Any, chunk_rows: int, limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Chunk]:
