@@ -9,11 +9,15 @@ first), after a short unmeasured warm-up, so background noise hits both alike.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
 from typing import Any
 
-from common import BENCH, BIN, MODEL, Procs, RssSampler, Stack, free_port, rounded, say, tree_cpu_seconds
+from common import BENCH, BIN, MODEL, REPO, Procs, RssSampler, Stack, free_port, rounded, say, tree_cpu_seconds
 from loadgen import run_load
 
 PREDICT_PATH = f"/models/{MODEL}/predict"
@@ -63,6 +67,23 @@ def count_stored(s3: Any, bucket: str, timeout: float = 120.0) -> int | None:
     return count
 
 
+def floors(model_path: str, payloads: dict[str, bytes], seconds: float = 3.0) -> dict[str, dict[str, Any]]:
+    """The in-process floor of each payload (bench/floor.py, one thread, no HTTP), in a subprocess."""
+    out = {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    for name, body in payloads.items():
+        with tempfile.NamedTemporaryFile(suffix=".json") as fh:
+            fh.write(body)
+            fh.flush()
+            done = subprocess.run(
+                [sys.executable, str(BENCH / "floor.py"), model_path, fh.name, "--seconds", str(seconds)],
+                capture_output=True, text=True, env=env, check=True,
+            )  # fmt: skip
+        out[name] = json.loads(done.stdout)
+        say(f"online floor {name}: {out[name]['ms_per_request']} ms CPU per request (parse + encode + predict)")
+    return out
+
+
 def measure(
     server: dict[str, Any], body: bytes, concurrency: int, seconds: float, engine: str, emulator_pid: int | None
 ) -> dict[str, Any]:
@@ -96,6 +117,7 @@ def run(
     servers = start_servers(stack, procs, model_path, server_env)
     try:
         storage = verify_storage(servers, payloads[next(iter(payloads))])
+        floor = floors(model_path, payloads)
         s3 = stack.clients().s3
         bucket = stack.settings_env["FML_PREDICTIONS_BUCKET"]
         points = []
@@ -121,6 +143,10 @@ def run(
                         )
                 p, b = point["predictor"], point["baseline"]
                 point["ratio_rps"] = round(p["rps"] / b["rps"], 3) if b["rps"] else None
+                point["floor_ms_per_request"] = f = floor[payload_name]["ms_per_request"]
+                for side in (p, b):
+                    cpu = side["server_cpu_ms_per_request"]
+                    side["cpu_vs_floor"] = round(cpu / f, 2) if cpu and f else None
                 say(
                     f"online {payload_name} c={concurrency}: predictor {p['rps']:.0f} rps p99 {p['p99_ms']} ms, "
                     f"baseline {b['rps']:.0f} rps p99 {b['p99_ms']} ms, ratio {point['ratio_rps']}"
@@ -135,6 +161,7 @@ def run(
             "warmup_seconds": warmup,
             "server_env": server_env,
             "storage": {**storage, "ok_responses": sent_to_predictor, "stored_objects": stored},
+            "floor": floor,
             "points": points,
         }
     finally:
@@ -171,7 +198,10 @@ def summary_rows(online: dict[str, Any]) -> list[list[str]]:
                 f"{p['errors']} / {b['errors']}",
                 f"{p['rss_peak_mib']:.0f} / {b['rss_peak_mib']:.0f}",
                 f"{p['server_cpu_ms_per_request']} / {b['server_cpu_ms_per_request']}",
+                f"{pt.get('floor_ms_per_request')}",
+                f"{p.get('cpu_vs_floor')} / {b.get('cpu_vs_floor')}",
                 f"{p['emulator_cpu_ms_per_request']} / {b['emulator_cpu_ms_per_request']}",
+                f"{p.get('puts_per_1000_requests')}",
             ]
         )
     return rows

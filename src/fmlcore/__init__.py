@@ -4,7 +4,7 @@
     jobs/  job message, status records and their lifecycle, lease, worker loop,
            dead letters, redrive                                              stdlib + boto3
     ml/    feature schema, file formats, model store                         + pandas, xgboost
-    web/   Flask plumbing, OpenAPI builders, gunicorn settings                + flask
+    web/   Flask plumbing, OpenAPI builders, gunicorn settings                + flask, orjson
 
 `jobs`, `ml` and `web` import `core` and nothing of each other; `core` imports no other layer.
 The Lambda functions (`src/lambdas`) may import only `core` and `jobs`: the Lambda zip holds

@@ -28,13 +28,7 @@ from fmlcore.ml.model_store import ModelStore
 from fmlcore.web.http import create_service_app, json_body, json_response
 from predictor import online
 from predictor.openapi import SPEC
-from predictor.scoring import (
-    check_columns,
-    check_csv_shape,
-    frame_from_instances,
-    frame_from_records,
-    predict,
-)
+from predictor.scoring import check_csv_shape, matrix_from_csv, matrix_from_instances, matrix_from_records, predict
 
 bp = Blueprint("predictor", __name__)
 JOB_ID_RE = re.compile(r"^predict-[0-9a-f]{32}$")
@@ -83,22 +77,21 @@ def predict_route(model: str) -> Response:
             raise InvalidInput('"version" must be a string (a model version id)')
         loaded = app.store.load(model, version)
         if given[0] == "instances":
-            frame = frame_from_instances(loaded, body["instances"], app.settings.max_predict_rows)
+            features = matrix_from_instances(loaded, body["instances"], app.settings.max_predict_rows)
         else:
-            frame = frame_from_records(loaded, body["records"], app.settings.max_predict_rows)
+            features = matrix_from_records(loaded, body["records"], app.settings.max_predict_rows)
         input_format = given[0]
     elif mimetype in formats.CSV.content_types:
         check_csv_shape(raw, app.settings.max_predict_rows, app.settings.max_columns)
         loaded = app.store.load(model, version)
-        frame = formats.CSV.read_table(raw)
+        features = matrix_from_csv(loaded, raw, app.settings.max_predict_rows, app.settings.max_columns)
         input_format = "csv"
     else:
         raise UnsupportedMediaType(
             f"unsupported content type {mimetype or '(none)'!r}: use application/json or text/csv",
             {"content_type": mimetype},
         )
-    check_columns(loaded, [str(c) for c in frame.columns], allow_extra=False)
-    scores = predict(loaded, loaded.schema.encode_array(frame))
+    scores = predict(loaded, features)
     predictions = scores.records()
 
     sha256 = hashlib.sha256(raw).hexdigest()

@@ -5,18 +5,29 @@ Shapes (documented in README "Predictions"):
 - classification: `{"prediction": <class>, "probabilities": {<class>: p, ...}}`, the class
   being the one with the highest probability (for binary, p(positive) >= 0.5).
 Batch outputs carry the same as columns: `prediction`, then `probability_<class>` per class.
+
+Online requests go straight from the payload to the model's float32 feature matrix
+(`matrix_from_instances`, `matrix_from_records`, `matrix_from_csv`): no DataFrame, so a small
+request costs about what the prediction costs. They give the same numbers and the same errors
+as encoding the DataFrame pandas would build (`frame_from_*`, `formats.CSV.read_table`, then
+`FeatureSchema.encode_array`, as batch scoring does), and fall back to exactly that for any
+input whose encoding depends on pandas' type inference (`fmlcore.ml.features.NeedsFrame`).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fmlcore.core.errors import InvalidInput, PayloadTooLarge
+from fmlcore.ml import formats
+from fmlcore.ml.features import NeedsFrame
 from fmlcore.ml.model_store import LoadedModel
 
 
@@ -33,13 +44,14 @@ class Scores:
         return [self.classes[i] for i in self.values.argmax(axis=1)]
 
     def records(self) -> list[dict[str, Any]]:
+        # tolist(): Python floats in one call, not one numpy scalar per value
         if self.classes is None:
-            return [{"prediction": float(v)} for v in self.values]
+            return [{"prediction": v} for v in self.values.tolist()]
         names = [str(c) for c in self.classes]
         labels = self.labels()
         return [
-            {"prediction": label, "probabilities": dict(zip(names, map(float, row), strict=True))}
-            for label, row in zip(labels, self.values, strict=True)
+            {"prediction": label, "probabilities": dict(zip(names, row, strict=True))}
+            for label, row in zip(labels, self.values.tolist(), strict=True)
         ]
 
     def columns(self) -> dict[str, Any]:
@@ -165,3 +177,93 @@ def check_csv_shape(raw: bytes, max_rows: int, max_columns: int) -> None:
         )
     lines = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
     check_rows(lines - 1, max_rows)  # the header is no row
+
+
+# ---------------------------------------------------------------------------- the lean request path
+def matrix_from_instances(loaded: LoadedModel, instances: Any, max_rows: int) -> np.ndarray:
+    """`{"instances": [[...], ...]}` to the model's feature matrix: `frame_from_instances` + `encode_array`."""
+    if not isinstance(instances, list) or not instances:
+        raise InvalidInput('"instances" must be a non-empty list of rows')
+    check_rows(len(instances), max_rows)
+    width = len(loaded.schema.names)
+    try:
+        for row in instances:
+            if type(row) is not list or len(row) != width:
+                raise NeedsFrame  # the frame path names the instance
+        return loaded.schema.encode_json_columns(list(zip(*instances, strict=True)))
+    except NeedsFrame:
+        return _by_frame(loaded, frame_from_instances(loaded, instances, max_rows))
+
+
+def matrix_from_records(loaded: LoadedModel, records: Any, max_rows: int) -> np.ndarray:
+    """`{"records": [{...}, ...]}` to the model's feature matrix: `frame_from_records` + `check_columns`
+    (no column missing from every record, none unexpected) + `encode_array`; an absent key is NaN."""
+    if not isinstance(records, list) or not records:
+        raise InvalidInput('"records" must be a non-empty list of objects')
+    check_rows(len(records), max_rows)
+    names = loaded.schema.names
+    known = set(names)
+    try:
+        partial = False
+        for record in records:
+            if type(record) is not dict or not known.issuperset(record):
+                raise NeedsFrame  # the frame path names the record and its unexpected keys
+            partial = partial or len(record) != len(known)
+        if partial:
+            if len(set().union(*records)) != len(known):
+                raise NeedsFrame  # a feature no record has: check_columns names it
+            columns = [[record.get(name) for record in records] for name in names]
+        elif len(names) == 1:
+            columns = [[record[names[0]] for record in records]]
+        else:
+            columns = list(zip(*map(itemgetter(*names), records), strict=True))
+        return loaded.schema.encode_json_columns(columns)
+    except NeedsFrame:
+        return _by_frame(loaded, frame_from_records(loaded, records, max_rows))
+
+
+def matrix_from_csv(loaded: LoadedModel, raw: bytes, max_rows: int, max_columns: int) -> np.ndarray:
+    """A text/csv body (header, then rows) to the model's feature matrix: `check_csv_shape` +
+    `formats.CSV.read_table` + `check_columns` (exactly the model's columns) + `encode_array`."""
+    check_csv_shape(raw, max_rows, max_columns)
+    names = loaded.schema.names
+    try:
+        header, rows = _csv_fields(raw)
+        position = {name: i for i, name in enumerate(header)}
+        if position.keys() != set(names):
+            raise NeedsFrame  # check_columns names the missing and unexpected columns
+        columns = list(zip(*rows, strict=True))
+        return loaded.schema.encode_csv_columns([columns[position[name]] for name in names])
+    except NeedsFrame:
+        return _by_frame(loaded, formats.CSV.read_table(raw))
+
+
+def _by_frame(loaded: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
+    """The reference the lean path matches: the DataFrame path of batch scoring, with no extra column allowed."""
+    check_columns(loaded, [str(c) for c in frame.columns], allow_extra=False)
+    return loaded.schema.encode_array(frame)
+
+
+def _csv_fields(raw: bytes) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV body split as `pd.read_csv(skipinitialspace=True)` splits it, or NeedsFrame
+    for anything where the two could differ or pandas would refuse (tabs, bad quoting, ragged rows,
+    unnamed or repeated columns, text that is not UTF-8, no rows): pandas then reads it and decides."""
+    if b"\t" in raw or b"\0" in raw:
+        raise NeedsFrame
+    try:
+        text = raw.decode("utf-8-sig")
+        reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=True)
+        header = next(reader, [])
+        rows = [row for row in reader if row]  # blank lines are no rows
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise NeedsFrame from exc
+    width = len(header)
+    if not rows or "" in header or len(set(header)) != width:
+        raise NeedsFrame
+    for row in rows:
+        # [""] is a line of spaces (no row to pandas) or a quoted empty field (a row): pandas knows which.
+        if len(row) != width or row == [""]:
+            raise NeedsFrame
+    if '"' in text and any('"' in field for row in (header, *rows) for field in row):
+        raise NeedsFrame  # an escaped or stray quote
+    return header, rows

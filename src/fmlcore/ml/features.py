@@ -8,11 +8,14 @@ the categories in the model's metadata).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
 from fmlcore.core.errors import InvalidInput
 
@@ -29,6 +32,7 @@ class FeatureSchema:
     types: list[str]  # XGBoost feature types: "float" or "c" (categorical)
     categories: dict[str, list[str]] = field(default_factory=dict)
     _index: dict[str, pd.Index] = field(default_factory=dict, compare=False, repr=False)
+    _codes_of: dict[Any, dict[str, float]] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"names": self.names, "types": self.types, "categories": self.categories}
@@ -122,6 +126,53 @@ class FeatureSchema:
         codes[codes < 0] = np.nan
         return codes
 
+    # ------------------------------------------------------------ values, without a DataFrame
+    def encode_json_columns(self, columns: Sequence[Sequence[Any]]) -> np.ndarray:
+        """`encode_array` of the frame pandas would build from these JSON values, without building it.
+
+        `columns` holds one sequence of JSON scalars per feature, in the schema's order (None for
+        null or an absent key). Raises NeedsFrame when a value's encoding (or error) depends on
+        how pandas would infer its column: the caller then encodes through the DataFrame.
+        """
+        return self._matrix(columns, _json_numbers, lambda name, values: _json_codes(self._lookup(name), values))
+
+    def encode_csv_columns(self, columns: Sequence[Sequence[str]]) -> np.ndarray:
+        """`encode_array` of the frame `pd.read_csv(skipinitialspace=True)` would read, from its fields.
+
+        `columns` holds the text fields of each feature (as the csv module splits them, leading
+        spaces skipped), in the schema's order. Raises NeedsFrame as `encode_json_columns` does.
+        """
+        return self._matrix(
+            columns, _csv_numbers, lambda name, values: _csv_codes(self._csv_lookup(name), self._lookup(name), values)
+        )
+
+    def _matrix(self, columns: Sequence[Sequence[Any]], numbers: Any, codes: Any) -> np.ndarray:
+        rows = len(columns[0]) if columns else 0
+        out = np.empty((rows, len(self.names)), dtype=np.float32)
+        for j, (name, kind, values) in enumerate(zip(self.names, self.types, columns, strict=True)):
+            out[:, j] = codes(name, values) if kind == CATEGORICAL else numbers(values)
+        return out
+
+    def _lookup(self, name: str) -> dict[str, float]:
+        """Category → training code (its index in the sorted categories, as `_codes` gets it).
+
+        Only text categories: `_codes` looks up text, which never equals a category of another type.
+        """
+        lookup = self._codes_of.get(name)
+        if lookup is None:
+            categories = self.categories.get(name, [])
+            lookup = self._codes_of[name] = {c: float(i) for i, c in enumerate(categories) if isinstance(c, str)}
+        return lookup
+
+    def _csv_lookup(self, name: str) -> dict[str, float]:
+        """The categories a CSV field may match as they are: neither missing markers nor number-like."""
+        lookup = self._codes_of.get(("csv", name))
+        if lookup is None:
+            lookup = self._codes_of[("csv", name)] = {
+                c: code for c, code in self._lookup(name).items() if c not in CSV_NA and not _looks_numeric(c)
+            }
+        return lookup
+
     def bad_rows(self, frame: pd.DataFrame) -> dict[int, str]:
         """Rows (by position) whose values cannot be encoded, with the reason: for batch error files."""
         problems: dict[int, str] = {}
@@ -168,6 +219,146 @@ def _to_float(name: str, col: pd.Series, row_offset: int) -> np.ndarray:
             {"column": name, "bad_values": int(bad.sum()), "examples": examples},
         )
     return values.astype("float32")
+
+
+class NeedsFrame(Exception):
+    """A value whose encoding, or error, the value encoders leave to the DataFrame path.
+
+    They encode only what they can encode exactly as `FeatureSchema.encode_array` does on the
+    frame pandas would build; for anything else (a number in a categorical column, text that is
+    not a plain number, nested values, ...) the caller builds that frame, which also raises the
+    same errors as always.
+    """
+
+
+# Integers up to 2**53 are exact as float64, so int64 → float32 (pandas, a column of integers)
+# and int → float64 → float32 (here) round the same.
+_EXACT_INT = 2**53
+_JSON_PLAIN = frozenset({float, bool, type(None)})
+_JSON_NUMBERS = frozenset({int, float, bool, type(None)})
+_JSON_SCALARS = _JSON_NUMBERS | {str}
+
+
+def _json_numbers(values: Sequence[Any]) -> np.ndarray:
+    """A numeric feature from JSON scalars: numbers, booleans (1/0), null (NaN), numeric text."""
+    kinds = set(map(type, values))
+    if kinds <= _JSON_PLAIN:
+        return np.array(values, dtype=np.float64)
+    if kinds <= _JSON_NUMBERS:
+        try:
+            out = np.array(values, dtype=np.float64)
+        except OverflowError as exc:
+            raise NeedsFrame from exc
+        if (np.abs(out) > _EXACT_INT).any():  # a huge integer: pandas may cast it without float64
+            raise NeedsFrame
+        return out
+    if str not in kinds or not kinds <= _JSON_SCALARS:
+        raise NeedsFrame  # nested values: the frame path names them
+    # Text makes pandas keep the column as text, and then cast every value with float():
+    # only when one does not parse does it take the slower parse (true/false, errors).
+    try:
+        return np.array([float(v) if type(v) is str else v for v in values], dtype=np.float64)
+    except (ValueError, OverflowError) as exc:
+        raise NeedsFrame from exc
+
+
+def _json_codes(lookup: dict[str, float], values: Sequence[Any]) -> list[float]:
+    """A categorical feature from JSON text (padding stripped); null or unseen → NaN."""
+    out = []
+    for v in values:
+        try:
+            code = lookup.get(v)  # a category exactly (a str: the keys are)
+        except TypeError as exc:  # unhashable: a nested value, which the frame path names
+            raise NeedsFrame from exc
+        if code is None:
+            if v is None:
+                code = np.nan
+            elif type(v) is not str:
+                raise NeedsFrame  # a number's text depends on how pandas types its column
+            else:
+                if not v.isascii():
+                    try:
+                        v.encode("utf-8")
+                    except UnicodeEncodeError as exc:  # a lone surrogate: pandas refuses it
+                        raise NeedsFrame from exc
+                code = lookup.get(v.strip(), np.nan)
+        out.append(code)
+    return out
+
+
+# What `pd.read_csv` reads as missing, true or false, and the numbers it reads exactly as float()
+# does: at most 15 digits (exact in a double) times a power of ten up to 1e22 (exact too), so its
+# parser's one multiplication or division rounds once, like a correct parser.
+CSV_NA = frozenset(STR_NA_VALUES)
+CSV_TRUE, CSV_FALSE = frozenset({"True", "TRUE", "true"}), frozenset({"False", "FALSE", "false"})
+_CSV_NUMBER = re.compile(r"[+-]?(?=\.?[0-9])([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\Z")
+_MAX_DIGITS, _MAX_POWER = 15, 22
+_NUMBER_START = frozenset("0123456789.")
+# The common column at once: unsigned decimals of at most 15 characters, or empty (missing).
+_PLAIN_FIELD = r"(?:(?=[0-9.]{1,15}(?:\n|\Z))(?:[0-9]+\.?[0-9]*|\.[0-9]+))?"
+_PLAIN_COLUMN = re.compile(rf"{_PLAIN_FIELD}(?:\n{_PLAIN_FIELD})*")
+
+
+def _csv_number(text: str) -> float:
+    match = _CSV_NUMBER.match(text)
+    if match is None:
+        raise NeedsFrame
+    whole, fraction, exponent = match.group(1), match.group(2) or "", match.group(3)
+    if len(whole) + len(fraction) > _MAX_DIGITS:
+        raise NeedsFrame
+    if exponent is not None or fraction:
+        power = (int(exponent) if exponent is not None else 0) - len(fraction)
+        if not -_MAX_POWER <= power <= _MAX_POWER:
+            raise NeedsFrame
+    value = float(text)
+    if value == 0 and text.startswith("-"):
+        raise NeedsFrame  # -0 is 0.0 in a column of integers, -0.0 in a column of decimals
+    return value
+
+
+def _csv_numbers(values: Sequence[str]) -> list[float]:
+    """A numeric feature from CSV fields: missing markers → NaN, true/false → 1/0, plain numbers."""
+    if _PLAIN_COLUMN.fullmatch("\n".join(values)):
+        try:
+            return [float(v) if v else np.nan for v in values]
+        except ValueError:  # a field holding a line break fooled the pattern: take the long way
+            pass
+    out = []
+    flags = numbers = False
+    for v in values:
+        if v in CSV_NA:
+            out.append(np.nan)
+        elif v in CSV_TRUE or v in CSV_FALSE:
+            out.append(1.0 if v in CSV_TRUE else 0.0)
+            flags = True
+        else:
+            out.append(_csv_number(v))
+            numbers = True
+    if flags and numbers:
+        raise NeedsFrame  # pandas reads such a column as text and parses it another way
+    return out
+
+
+def _looks_numeric(text: str) -> bool:
+    """Could pandas read this field as a number or a boolean? (Generously: then the frame decides.)"""
+    bare = text.strip().lstrip("+-").lower()
+    return bare[:1] in _NUMBER_START or bare.startswith(("inf", "nan")) or bare in ("true", "false")
+
+
+def _csv_codes(plain: dict[str, float], lookup: dict[str, float], values: Sequence[str]) -> list[float]:
+    """A categorical feature from CSV fields: missing markers and unseen categories → NaN."""
+    out = []
+    for v in values:
+        code = plain.get(v)
+        if code is None:
+            if v in CSV_NA:
+                code = np.nan
+            elif _looks_numeric(v):
+                raise NeedsFrame  # pandas may type the column as numbers, and then their text changes
+            else:
+                code = lookup.get(v.strip(), np.nan)
+        out.append(code)
+    return out
 
 
 def _reject_numeric_with_junk(name: str, col: pd.Series) -> None:

@@ -9,15 +9,21 @@
   metadata so listing versions needs no download.
 - The model version is the S3 VersionId; "latest" is the current version; rollback copies an
   old version on top (a new version whose metadata says where it came from).
-- `load` caches boosters by (model, version) in an LRU; the latest version id is re-checked
-  at most every `latest_ttl_seconds`, so a new training is picked up without a restart.
+- `load` caches boosters by (model, version) in an LRU. The first `load(model)` (latest) asks S3
+  for the current version and downloads it; from then on a background thread (one per store,
+  a daemon started on that first load) re-checks the latest version of every model served that
+  way each `latest_ttl_seconds` and downloads a new one before requests switch to it, so a new
+  training is picked up without a restart and a request for a loaded model never waits on S3.
+  With `latest_ttl_seconds` <= 0 there is no thread: every `load(model)` asks S3.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +38,8 @@ from fmlcore.core.layout import MODEL_OBJECT, model_key, validate_model_name, va
 from fmlcore.core.settings import Settings
 from fmlcore.core.versions import version_written_by, versions_newest_first
 from fmlcore.ml.features import FeatureSchema
+
+log = logging.getLogger("fml.models")
 
 METADATA_ATTR = "fml_metadata"
 # S3 user metadata is limited to 2 KB in all: only a summary goes there.
@@ -71,6 +79,10 @@ class ModelStore:
         # One lock per download in flight, so threads asking for the same new version fetch it
         # once; removed when that download ends, whatever its outcome (versions come from callers).
         self._loading: dict[tuple[str, str], threading.Lock] = {}
+        # Models served as "latest": their entry in _latest is kept current by the refresher thread.
+        self._watched: set[str] = set()
+        self._refresher: threading.Thread | None = None
+        self._closed = threading.Event()
 
     @classmethod
     def from_settings(cls, s3: Any, settings: Settings, nthread: int = 0, cache_size: int | None = None) -> ModelStore:
@@ -158,9 +170,23 @@ class ModelStore:
         return version
 
     def load(self, model: str, version: str | None = None) -> LoadedModel:
-        """The booster of (model, version), latest when version is None, through the LRU cache."""
+        """The booster of (model, version), latest when version is None, through the LRU cache.
+
+        The latest version of a model loaded before comes from memory (kept current in the
+        background); the first time, it is asked of S3 and the model starts being watched.
+        """
         validate_model_name(model)
-        version = validate_version_id(version) if version is not None else self.latest_version(model)
+        if version is not None:
+            return self._load(model, validate_version_id(version))
+        with self._lock:
+            watched = self._latest.get(model) if model in self._watched else None
+        if watched is not None:
+            return self._load(model, watched[1])
+        loaded = self._load(model, self.latest_version(model))
+        self._watch(model)
+        return loaded
+
+    def _load(self, model: str, version: str) -> LoadedModel:
         cache_key = (model, version)
         hit = self._cached(cache_key)
         if hit is not None:
@@ -193,6 +219,68 @@ class ModelStore:
     def _loading_lock(self, cache_key: tuple[str, str]) -> threading.Lock:
         with self._lock:
             return self._loading.setdefault(cache_key, threading.Lock())
+
+    # ------------------------------------------------------------------ freshness, in the background
+    def _watch(self, model: str) -> None:
+        """Keep the latest version of `model` current from now on (starting the refresher if need be)."""
+        if self.latest_ttl_seconds <= 0 or self._closed.is_set():
+            return
+        with self._lock:
+            self._watched.add(model)
+            if self._refresher is not None and self._refresher.is_alive():
+                return
+            # The thread holds the store weakly: a store nobody uses any more ends its thread.
+            self._refresher = threading.Thread(
+                target=_refresh_loop,
+                args=(weakref.ref(self), self._closed, self.latest_ttl_seconds),
+                name="fml-model-refresher",
+                daemon=True,
+            )
+            self._refresher.start()
+
+    def refresh_latest(self) -> None:
+        """One round of the refresher: the current version of every watched model, downloaded before
+        `load(model)` switches to it. A failure is logged and retried on the next round."""
+        with self._lock:
+            models = sorted(self._watched)
+        for model in models:
+            try:
+                self._refresh(model)
+            except NotFound:
+                with self._lock:  # deleted: the next request asks S3, and gets its 404
+                    self._watched.discard(model)
+                    self._latest.pop(model, None)
+                log.warning("model %r has no current version any more", model)
+            except Exception as exc:
+                log.warning("checking the latest version of model %r failed (retrying): %s", model, exc)
+
+    def _refresh(self, model: str) -> None:
+        with self._lock:
+            seen = self._latest.get(model)
+            if seen is None or (model, seen[1]) not in self._boosters:
+                # Evicted from the cache (or forgotten): no longer served from memory, so no longer
+                # watched; the next request for it loads it like a first one.
+                self._watched.discard(model)
+                return
+        checked_at = time.monotonic()
+        version = self._head(model, None)["VersionId"]
+        if version != seen[1]:
+            try:
+                self._load(model, version)
+            except Exception as exc:  # requests will load it themselves, and meet the error as before
+                log.warning("downloading version %r of model %r failed: %s", version, model, exc)
+        with self._lock:
+            if self._latest.get(model) is not seen:  # save/rollback/latest_version set it meanwhile
+                return
+            self._latest[model] = (checked_at, version)
+        if version != seen[1]:
+            log.info("model %r: the latest version is now %r", model, version)
+
+    def close(self) -> None:
+        """Stop the refresher; `load(model)` then asks S3 each latest_ttl_seconds, as before it started."""
+        self._closed.set()
+        with self._lock:
+            self._watched.clear()
 
     def describe(self, model: str, version: str) -> dict[str, Any]:
         """The full metadata of one version (from the artifact itself)."""
@@ -231,17 +319,35 @@ class ModelStore:
             if _not_found(exc):
                 raise NotFound(f"model {model!r} has no version {version!r}", {"model": model}) from exc
             raise
-        booster = xgb.Booster()
-        booster.load_model(bytearray(obj["Body"].read()))
-        if self.nthread:
-            booster.set_param({"nthread": self.nthread})
-        metadata = json.loads(booster.attr(METADATA_ATTR) or "{}")
-        schema = FeatureSchema(
-            names=list(booster.feature_names or []),
-            types=list(booster.feature_types or []),
-            categories=metadata.get("categories", {}),
-        )
-        return LoadedModel(model=model, version=version, booster=booster, metadata=metadata, schema=schema)
+        return loaded_model(model, version, bytearray(obj["Body"].read()), self.nthread)
+
+
+def loaded_model(model: str, version: str, artifact: bytearray | str, nthread: int = 0) -> LoadedModel:
+    """A model artifact (its bytes, or a local `.ubj` path) as a LoadedModel: booster, metadata, schema."""
+    booster = xgb.Booster()
+    booster.load_model(artifact)
+    if nthread:
+        booster.set_param({"nthread": nthread})
+    metadata = json.loads(booster.attr(METADATA_ATTR) or "{}")
+    schema = FeatureSchema(
+        names=list(booster.feature_names or []),
+        types=list(booster.feature_types or []),
+        categories=metadata.get("categories", {}),
+    )
+    return LoadedModel(model=model, version=version, booster=booster, metadata=metadata, schema=schema)
+
+
+def _refresh_loop(store_ref: weakref.ref[ModelStore], closed: threading.Event, interval: float) -> None:
+    """The refresher thread: a round every `interval` seconds until the store is closed or gone."""
+    while not closed.wait(interval):
+        store = store_ref()
+        if store is None:
+            return
+        try:
+            store.refresh_latest()
+        except Exception:
+            log.exception("refreshing the latest model versions failed")
+        del store
 
 
 # S3 refuses user metadata over 2 KB (keys and values, UTF-8): the summary must fit, or the save
