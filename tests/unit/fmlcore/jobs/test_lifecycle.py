@@ -166,7 +166,7 @@ def test_an_abandoned_synchronous_training_settles_by_what_was_stored(jobs, job)
 def test_the_record_json_keeps_its_shape(job):
     data = JobRecord.new(job).to_dict()
     assert "last_error" not in data and "result" not in data  # written once they have a value
-    assert data["history"] == [{"state": QUEUED, "at": data["submitted_at"]}]
+    assert data["history"] == [{"state": QUEUED, "at": data["updated_at"]}]
     assert JobRecord.from_dict({**data, "added_by_a_newer_version": 1}).to_dict() == data
 
 
