@@ -284,7 +284,13 @@ class Stack:
             tf_root,
             ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"),
         )
-        env = {**base, "TF_IN_AUTOMATION": "1", "TF_DATA_DIR": str(self.state / "tf-data")}
+        # The provider reaches the emulator through the standard AWS_ENDPOINT_URL, as `make localstack-up` does.
+        env = {
+            **base,
+            "TF_IN_AUTOMATION": "1",
+            "TF_DATA_DIR": str(self.state / "tf-data"),
+            "AWS_ENDPOINT_URL": self.endpoint,
+        }
         rc = os.environ.get("TF_CLI_CONFIG_FILE")
         if not rc or not Path(rc).is_file():
             cache = self.state.parent / "tf-plugin-cache"
@@ -304,7 +310,7 @@ class Stack:
                 ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config=path={tfstate}"],
                 [
                     "apply", "-input=false", "-no-color", "-auto-approve",
-                    f"-var=lambda_zip_path={zip_path}", f"-var=aws_endpoint={self.endpoint}",
+                    f"-var=lambda_zip_path={zip_path}",
                 ],
             ):  # fmt: skip
                 try:

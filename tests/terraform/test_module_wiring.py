@@ -235,3 +235,29 @@ def test_every_module_has_the_four_files_and_a_mocked_test(directory):
 )
 def test_module_references_are_read_from_expressions(text, expected):
     assert list(module_references(text)) == expected
+
+
+# ---------------------------------------------------------------------------- callers of envs/local
+VAR_FLAG = re.compile(r"-var[= ](?P<name>[a-z_][a-z0-9_]*)=")
+ENV_LOCAL_CALLERS = ("Makefile", "bench/common.py")
+
+
+def declared_variables(directory: Path) -> set[str]:
+    return {name for block in parse(directory / "variables.tf").get("variable", []) for name in block}
+
+
+def passed_variables(text: str) -> set[str]:
+    return {m["name"] for m in VAR_FLAG.finditer(text)}
+
+
+@pytest.mark.parametrize("caller", ENV_LOCAL_CALLERS)
+def test_every_variable_the_tools_pass_to_envs_local_is_declared(caller):
+    """`make localstack-up` and the bench apply envs/local with -var flags: each must name a variable
+    the env declares, or the apply fails (as it did when aws_endpoint gave way to AWS_ENDPOINT_URL)."""
+    passed = passed_variables((TERRAFORM.parent / caller).read_text())
+    assert passed, f"{caller} passes no -var at all: the pattern no longer finds them"
+    assert passed <= declared_variables(TERRAFORM / "envs" / "local")
+
+
+def test_the_var_flag_pattern_finds_both_spellings():  # the control of the check above
+    assert passed_variables('-var lambda_zip_path=$(X) f"-var=aws_endpoint={e}"') == {"lambda_zip_path", "aws_endpoint"}
