@@ -364,7 +364,8 @@ def wait_status(
     deadline = time.monotonic() + timeout
     record = None
     while time.monotonic() < deadline:
-        record = store.get(job_id)
+        found = store.get(job_id)
+        record = found.to_dict() if found is not None else None  # the JSON a user reads
         if record is not None and record["state"] in wanted:
             return record
         if record is not None and record["state"] == "failed":
