@@ -4,21 +4,18 @@ API Gateway learns its routes from `local.services` in terraform/envs/aws/servic
 service's `routes`, "METHOD /path/{param}"); the apps declare theirs with Flask. This test
 reads the first with python-hcl2 and compares them with each app's url_map, so a route added,
 renamed or removed on one side only fails here instead of answering 404 behind API Gateway.
-The apps are built as tests/unit/services/test_openapi.py builds them, with stub AWS clients:
-no AWS call is made.
+The apps are built by tests/apps.py, on stub AWS clients: no AWS call is made.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any
-from unittest import mock
 
 import pytest
 from flask import Flask
 
-from fmlcore.core.settings import Settings
+from tests.apps import build_app
 from tests.terraform.test_module_wiring import CALLS, TERRAFORM, blocks
 
 API_GATEWAY = TERRAFORM / "modules" / "api_gateway"
@@ -28,16 +25,6 @@ UNROUTED_BLUEPRINTS = frozenset({"probes"})
 UNROUTED_ENDPOINTS = frozenset({"static"})
 # Methods Flask adds to every rule by itself; API Gateway routes name the ones the app implements.
 IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
-SETTINGS = Settings.from_env(
-    {
-        "FML_TARGET": "local",
-        "FML_MODELS_BUCKET": "m",
-        "FML_DATASETS_BUCKET": "d",
-        "FML_PREDICTIONS_BUCKET": "p",
-        "FML_INFERENCE_BUCKET": "i",
-        "FML_TRAIN_QUEUE_URL": "http://q/train",
-    }
-)
 
 
 def terraform_routes() -> dict[str, set[str]]:
@@ -84,12 +71,6 @@ def route_differences(terraform: set[str], flask: set[str]) -> dict[str, list[st
         "in Terraform, served by no Flask route": sorted(terraform - flask),
     }
     return {what: routes for what, routes in differences.items() if routes}
-
-
-def build_app(service: str) -> Flask:
-    """The service's app (`<service>.api:create_app`, as gunicorn starts it) on stub AWS clients."""
-    create_app = importlib.import_module(f"{service}.api").create_app
-    return create_app(SETTINGS, clients=mock.MagicMock(name=f"{service} AWS clients"))
 
 
 TERRAFORM_ROUTES = terraform_routes()

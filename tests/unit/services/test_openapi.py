@@ -4,25 +4,12 @@ import re
 
 import pytest
 
-from fmlcore.core.settings import Settings
-from predictor.api import create_app as predictor_app
-from trainer.api import create_app as trainer_app
-
-SETTINGS = Settings.from_env(
-    {
-        "FML_TARGET": "local",
-        "FML_MODELS_BUCKET": "m",
-        "FML_DATASETS_BUCKET": "d",
-        "FML_PREDICTIONS_BUCKET": "p",
-        "FML_INFERENCE_BUCKET": "i",
-        "FML_TRAIN_QUEUE_URL": "http://q/train",
-    }
-)
+from tests.apps import SERVICES, build_app
 
 
-@pytest.mark.parametrize("factory", [trainer_app, predictor_app], ids=["trainer", "predictor"])
-def test_spec_and_routes_agree(factory):
-    app = factory(SETTINGS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_spec_and_routes_agree(service):
+    app = build_app(service)
     routes = {}
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
@@ -40,7 +27,7 @@ def test_spec_and_routes_agree(factory):
 
 
 def test_errors_are_json_with_the_shared_shape():
-    client = trainer_app(SETTINGS).test_client()
+    client = build_app("trainer", stub_clients=False).test_client()
     resp = client.get("/no/such/route")
     assert resp.status_code == 404 and resp.get_json()["error"]["type"] == "NotFound"
     resp = client.post("/models/Bad Name/train", data=b"a,b\n1,2\n", content_type="text/csv")
@@ -51,7 +38,7 @@ def test_errors_are_json_with_the_shared_shape():
 
 
 def test_predictor_rejects_impossible_ids_and_odd_versions_without_a_500():
-    client = predictor_app(SETTINGS).test_client()
+    client = build_app("predictor", stub_clients=False).test_client()
     resp = client.get(f"/predictions/20261399-{'0' * 32}-churn")
     assert resp.status_code == 404 and resp.get_json()["error"]["type"] == "NotFound"
     resp = client.post("/models/churn/predict", json={"records": [{"a": 1}], "version": [1, 2]})
