@@ -22,17 +22,25 @@ from fmlcore.core.aws import AwsClients
 from fmlcore.core.errors import InvalidInput, NotFound, UnsupportedMediaType
 from fmlcore.core.layout import validate_model_name
 from fmlcore.core.settings import Settings
+from fmlcore.jobs.options import flag
 from fmlcore.jobs.status import StatusStore
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
 from fmlcore.web.http import create_service_app, json_body, json_response
 from predictor import online
 from predictor.openapi import SPEC
-from predictor.scoring import check_csv_shape, matrix_from_csv, matrix_from_instances, matrix_from_records, predict
+from predictor.scoring import (
+    check_csv_shape,
+    contributions,
+    matrix_from_csv,
+    matrix_from_instances,
+    matrix_from_records,
+    predict,
+)
 
 bp = Blueprint("predictor", __name__)
 JOB_ID_RE = re.compile(r"^predict-[0-9a-f]{32}$")
-JSON_KEYS = {"instances", "records", "version"}
+JSON_KEYS = {"instances", "records", "version", "explain"}
 
 
 class PredictorApp:
@@ -62,6 +70,7 @@ def predict_route(model: str) -> Response:
     if not raw:
         raise InvalidInput("the request body is empty: send JSON instances/records or CSV rows")
     version = request.args.get("version") or None
+    explain = flag("explain", request.args.get("explain"))
     mimetype = (request.mimetype or "").lower()
     if mimetype == "application/json":
         body = json_body()
@@ -73,6 +82,8 @@ def predict_route(model: str) -> Response:
                 {"unknown": unknown, "given": given},
             )
         version = body.get("version") or version
+        if "explain" in body:
+            explain = flag("explain", body["explain"])
         if version is not None and not isinstance(version, str):
             raise InvalidInput('"version" must be a string (a model version id)')
         loaded = app.store.load(model, version)
@@ -93,6 +104,9 @@ def predict_route(model: str) -> Response:
         )
     scores = predict(loaded, features)
     predictions = scores.records()
+    if explain:
+        for prediction, contribution in zip(predictions, contributions(loaded, features), strict=True):
+            prediction["contributions"] = contribution
 
     sha256 = hashlib.sha256(raw).hexdigest()
     request_id = g.get("request_id")

@@ -32,7 +32,7 @@ from fmlcore.jobs.worker import JobInterrupted
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import LoadedModel
 from fmlcore.ml.readers import DEFAULT_LIMITS, Chunk, ReadLimits, check_file_size
-from predictor.scoring import check_columns, predict
+from predictor.scoring import check_columns, contribution_columns, predict
 
 log = logging.getLogger("fml.predictor.batch")
 
@@ -59,8 +59,10 @@ def score_file(
     should_stop: Callable[[], bool] = lambda: False,
     limits: ReadLimits = DEFAULT_LIMITS,
     check_deadline: Callable[[], None] = lambda: None,
+    explain: bool = False,
 ) -> BatchResult:
-    """Score one input object into local output/error files (the caller uploads them)."""
+    """Score one input object into local output/error files (the caller uploads them); with
+    `explain`, each row's TreeSHAP contributions are added as columns."""
     fmt = formats.for_key(ref.key)
     obj = get_input(s3, ref)
     if fmt.spooled:  # copied whole to disk (Parquet); CSV and JSON lines are streamed
@@ -72,7 +74,7 @@ def score_file(
     with contextlib.closing(obj["Body"]) as stream:
         try:
             result = _score_stream(
-                stream, fmt, loaded, workdir, chunk_rows, on_progress, should_stop, limits, check_deadline
+                stream, fmt, loaded, workdir, chunk_rows, on_progress, should_stop, limits, check_deadline, explain
             )
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # the file itself cannot be decoded
             raise InvalidInput(f"cannot read the {fmt.name} file: {str(exc).splitlines()[0][:300]}") from exc
@@ -91,6 +93,7 @@ def _score_stream(
     should_stop: Callable[[], bool],
     limits: ReadLimits,
     check_deadline: Callable[[], None],
+    explain: bool = False,
 ) -> BatchResult:
     source = stream
     if fmt.spooled:
@@ -119,7 +122,7 @@ def _score_stream(
                     if columns is None:
                         columns = [str(c) for c in chunk.frame.columns]
                         check_columns(loaded, columns, allow_extra=True)
-                    scored, bad = _score_chunk(loaded, chunk)
+                    scored, bad = _score_chunk(loaded, chunk, explain)
                     failed += bad
                 errors.writerows(sorted(failed))  # in line order, whichever step found them
                 result.rows_failed += len(failed)
@@ -133,7 +136,9 @@ def _score_stream(
     return result
 
 
-def _score_chunk(loaded: LoadedModel, chunk: Chunk) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+def _score_chunk(
+    loaded: LoadedModel, chunk: Chunk, explain: bool = False
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """The scored rows (input columns + prediction columns) and the (line, reason) of rows that could not be."""
     frame = chunk.frame.reset_index(drop=True)
     missing_cols = [c for c in loaded.schema.names if c not in frame.columns]
@@ -147,8 +152,12 @@ def _score_chunk(loaded: LoadedModel, chunk: Chunk) -> tuple[pd.DataFrame, list[
         frame = frame.loc[keep].reset_index(drop=True)
     if frame.empty:
         return frame, failed
-    scores = predict(loaded, loaded.schema.encode_array(frame))
+    features = loaded.schema.encode_array(frame)
+    scores = predict(loaded, features)
     out = frame.copy()
     for name, values in scores.columns().items():
         out[name] = values
+    if explain:
+        for name, values in contribution_columns(loaded, features).items():
+            out[name] = values
     return out, failed

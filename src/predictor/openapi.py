@@ -38,6 +38,13 @@ SPEC = document(
                 "parameters": [
                     MODEL,
                     {"name": "version", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "explain",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "boolean"},
+                        "description": "add each prediction's TreeSHAP contributions (margin space, plus bias)",
+                    },
                 ],
                 "requestBody": request_body(
                     {
@@ -46,6 +53,7 @@ SPEC = document(
                             "instances": {"type": "array", "items": {"type": "array"}, "minItems": 1},
                             "records": {"type": "array", "items": {"type": "object"}, "minItems": 1},
                             "version": {"type": "string"},
+                            "explain": {"type": "boolean"},
                         },
                         "additionalProperties": False,
                     },

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from fmlcore.core.errors import InvalidInput, PayloadTooLarge
 from fmlcore.ml import formats
@@ -96,6 +97,39 @@ def predict(loaded: LoadedModel, features: np.ndarray | pd.DataFrame) -> Scores:
             proba = np.eye(len(classes))[proba.astype(int)]
         return Scores(proba, classes)
     return Scores(np.asarray(raw, dtype="float64").reshape(-1), None)
+
+
+def _contribution_values(loaded: LoadedModel, features: np.ndarray) -> tuple[np.ndarray, list[str], list[str] | None]:
+    """XGBoost's exact TreeSHAP (`pred_contribs`): (rows, features + 1) values, or (rows, classes,
+    features + 1) for multiclass; with the names (features, then `bias`) and the classes."""
+    matrix = xgb.DMatrix(
+        features, feature_names=loaded.schema.names, feature_types=loaded.schema.types, enable_categorical=True
+    )
+    values = loaded.booster.predict(matrix, pred_contribs=True, validate_features=False)
+    classes = None if values.ndim == 2 else [str(c) for c in loaded.metadata.get("classes") or range(values.shape[1])]
+    return values, [*loaded.schema.names, "bias"], classes
+
+
+def contributions(loaded: LoadedModel, features: np.ndarray) -> list[dict[str, Any]]:
+    """Each row's contributions in margin space, per feature plus `bias`, summing to the row's
+    margin (for binary, log(p/(1-p)) of the second class); multiclass: one mapping per class."""
+    values, names, classes = _contribution_values(loaded, features)
+    if classes is None:
+        return [dict(zip(names, row.tolist(), strict=True)) for row in values]
+    return [
+        {cls: dict(zip(names, per_class.tolist(), strict=True)) for cls, per_class in zip(classes, row, strict=True)}
+        for row in values
+    ]
+
+
+def contribution_columns(loaded: LoadedModel, features: np.ndarray) -> dict[str, np.ndarray]:
+    """The same as batch output columns: `contribution_<feature>` (multiclass `contribution_<class>_<feature>`)."""
+    values, names, classes = _contribution_values(loaded, features)
+    if classes is None:
+        return {f"contribution_{name}": values[:, i] for i, name in enumerate(names)}
+    return {
+        f"contribution_{cls}_{name}": values[:, c, i] for c, cls in enumerate(classes) for i, name in enumerate(names)
+    }
 
 
 def check_rows(count: int, max_rows: int) -> None:

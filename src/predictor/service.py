@@ -56,6 +56,7 @@ class BatchService:
                 should_stop=ctx.should_stop,
                 limits=ReadLimits.from_settings(self.settings),
                 check_deadline=ctx.check_deadline,
+                explain=bool(job.options.get("explain")),
             )
             meta = {"job_id": job.job_id, "model_version": loaded.version, "input_version": job.input.version_id or ""}
             content_type = formats.for_key(output_key).content_type

@@ -3,10 +3,12 @@
 import csv
 import io
 import json
+import math
 import os
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -304,6 +306,32 @@ def test_batch_pins_a_version_from_metadata(user, aws, settings, store, predicto
     path = scoring_file(tmp_path / "in.csv", 20)
     record = drop_and_wait(user, settings, f"{name}/x.csv", path.read_bytes(), model_version=old)
     assert record["state"] == "succeeded" and record["model_version"] == old
+
+
+def test_explanations_online_and_in_batch_sum_to_the_margin(user, predictor_api, aws, settings, model,
+                                                            predictor_worker, tmp_path):  # fmt: skip
+    """?explain=true (online) and --metadata explain=true (batch) add TreeSHAP contributions whose
+    sum is each row's log-odds; without the option nothing is added (the control)."""
+    name, _ = model
+    payload = {"records": json.loads(rows(5).to_json(orient="records"))}
+    plain = predict(predictor_api, name, json=payload).json()["predictions"]
+    explained = predict(predictor_api, name, json=payload, params={"explain": "true"}).json()["predictions"]
+    assert "contributions" not in plain[0]
+    for row in explained:
+        p = row["probabilities"]["1"]
+        assert set(row["contributions"]) == {*FEATURES, "bias"}
+        assert sum(row["contributions"].values()) == pytest.approx(math.log(p / (1 - p)), abs=1e-4)
+    bad = predict(predictor_api, name, json=payload, params={"explain": "maybe"})
+    assert bad.status_code == 400 and "explain" in bad.json()["error"]["message"]
+
+    record = drop_and_wait(user, settings, f"{name}/explain.csv", scoring_file(tmp_path / "e.csv", 30).read_bytes(),
+                           explain="true")  # fmt: skip
+    assert record["state"] == "succeeded", record
+    out = pd.read_csv(io.BytesIO(read_output(aws, settings, f"batch/{name}/explain.predictions.csv")))
+    contribution = [f"contribution_{f}" for f in [*FEATURES, "bias"]]
+    assert contribution == [c for c in out.columns if c.startswith("contribution_")]
+    logit = np.log(out["probability_1"] / (1 - out["probability_1"]))
+    np.testing.assert_allclose(out[contribution].sum(axis=1), logit, atol=1e-4)
 
 
 def test_prediction_job_status_is_served(user, predictor_api, aws, settings, model, predictor_worker, tmp_path):

@@ -21,7 +21,7 @@ from typing import Any
 
 from fmlcore.core.errors import InvalidInput
 
-STRING, INTEGER, NUMBER, OBJECT, LIST = "string", "integer", "number", "object", "list"
+STRING, INTEGER, NUMBER, OBJECT, LIST, BOOL = "string", "integer", "number", "object", "list", "boolean"
 
 
 def _option(help: str, default: Any = None, type: str = STRING, low: float | None = None,
@@ -63,6 +63,13 @@ class TrainJobOptions:
 @dataclass(frozen=True)
 class PredictJobOptions:
     model_version: str | None = _option("pin a model version (S3 VersionId)", shown_default="latest")
+    explain: bool = _option(
+        "add `contribution_<feature>` and `contribution_bias` columns (multiclass: `contribution_<class>_<feature>`): "
+        "exact TreeSHAP in margin space",
+        False,
+        BOOL,
+        shown_default="`false`",
+    )
 
 
 DECLARATIONS: dict[str, type] = {"train": TrainJobOptions, "predict": PredictJobOptions}
@@ -80,6 +87,18 @@ def _default(f: Any) -> Any:
 def split_columns(raw: str) -> list[str]:
     """Column names from one string: `aws s3 cp --metadata a=b,c=d` splits on commas, so ';' and spaces separate too."""
     return [c for c in re.split(r"[,;\s]+", raw) if c]
+
+
+def flag(name: str, value: Any) -> bool:
+    """A true/false option from JSON (a bool) or text (true/false, 1/0, yes/no; empty is false)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise InvalidInput(f"{name} must be true or false, not {value!r}", {"option": name})
 
 
 # ---------------------------------------------------------------------------- strings (metadata, query)
@@ -100,6 +119,8 @@ def _from_text(name: str, type: str, raw: str) -> Any:
             raise InvalidInput(f"option {name} must be a {cast.__name__}, not {raw!r}", {"option": name}) from exc
     if type == LIST:
         return split_columns(raw)
+    if type == BOOL:
+        return flag(name, raw)
     return raw
 
 
@@ -133,6 +154,8 @@ def _check(name: str, meta: dict[str, Any], value: Any) -> Any:
         if not isinstance(value, dict):
             raise InvalidInput(f"{name} must be a JSON object", {name: value})
         return value
+    if type == BOOL:
+        return flag(name, value)
     if type == LIST:
         items = split_columns(value) if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(isinstance(c, str | int) for c in items):
@@ -154,7 +177,7 @@ def checked(kind: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- documents
-_JSON_TYPES = {STRING: "string", INTEGER: "integer", NUMBER: "number", OBJECT: "object", LIST: "array"}
+_JSON_TYPES = {STRING: "string", INTEGER: "integer", NUMBER: "number", OBJECT: "object", LIST: "array", BOOL: "boolean"}
 
 
 def openapi_properties(kind: str) -> dict[str, dict[str, Any]]:
