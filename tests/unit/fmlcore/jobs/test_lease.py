@@ -12,8 +12,7 @@ from botocore.exceptions import ClientError
 from fmlcore.core.aws import error_code
 from fmlcore.jobs import lease as lease_module
 from fmlcore.jobs.lease import CONFLICT_CODES, Holder, Lease, LeaseStore, lease_key
-
-from .fakes import Clock, FakeS3, client_error
+from tests.unit.fakes import Clock, FakeS3, client_error
 
 BUCKET = "status"
 TTL = 60

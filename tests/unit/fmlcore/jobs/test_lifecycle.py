@@ -1,15 +1,13 @@
 """The job lifecycle: which transitions are allowed, what each event writes, and that it is the
-only writer of status records. An in-memory S3 stands in for the bucket."""
+only writer of status records. The in-memory S3 of tests/unit/fakes.py stands in for the bucket."""
 
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from botocore.exceptions import ClientError
 
 from fmlcore.core.errors import InvalidInput
 from fmlcore.jobs.lifecycle import SYNC_NOTE, JobLifecycle
@@ -25,35 +23,14 @@ from fmlcore.jobs.status import (
     JobRecord,
     StatusStore,
 )
+from tests.unit.fakes import FakeS3
 
 SRC = Path(__file__).resolve().parents[4] / "src"
 
 
-class MemoryS3:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def put_object(self, Bucket, Key, Body, **_):
-        self.objects[Key] = Body
-
-    def get_object(self, Bucket, Key):
-        if Key not in self.objects:
-            raise ClientError(
-                {"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}, "GetObject"
-            )
-        return {"Body": SimpleNamespace(read=lambda: self.objects[Key])}
-
-    def delete_object(self, Bucket, Key):
-        self.objects.pop(Key, None)
-
-    def get_paginator(self, name):
-        keys = self.objects
-        return SimpleNamespace(
-            paginate=lambda Bucket, Prefix: [{"Contents": [{"Key": k} for k in sorted(keys) if k.startswith(Prefix)]}]
-        )
-
-    def stored(self, job_id: str) -> dict:
-        return json.loads(self.objects[f"_jobs/{job_id}.json"])
+def record_in(s3: FakeS3, job_id: str) -> dict:
+    """The record as written to the bucket, i.e. the JSON a user reads."""
+    return s3.body("bucket", f"_jobs/{job_id}.json")
 
 
 def ctx(receive_count: int = 1, last_attempt: bool = False):
@@ -62,7 +39,7 @@ def ctx(receive_count: int = 1, last_attempt: bool = False):
 
 @pytest.fixture
 def s3():
-    return MemoryS3()
+    return FakeS3()
 
 
 @pytest.fixture
@@ -77,11 +54,11 @@ def job():
 
 def test_a_worker_attempt_goes_queued_running_succeeded_with_its_history(jobs, s3, job):
     jobs.accept(job)
-    assert s3.stored(job.job_id)["state"] == QUEUED
+    assert record_in(s3, job.job_id)["state"] == QUEUED
     record = jobs.start(jobs.record(job), ctx())
     record = jobs.progress(record, progress={"rows_done": 10})
     jobs.succeed(record, model_version="v9")
-    stored = s3.stored(job.job_id)
+    stored = record_in(s3, job.job_id)
     assert stored["state"] == SUCCEEDED and stored["model_version"] == "v9" and stored["attempts"] == 1
     assert stored["progress"] == {"rows_done": 10} and stored["finished_at"]
     assert [step["state"] for step in stored["history"]] == [QUEUED, RUNNING, SUCCEEDED]
@@ -104,7 +81,7 @@ def test_final_states_refuse_every_further_move(job):
 def test_a_delivery_after_a_silent_death_records_the_dead_attempt(jobs, s3, job):
     jobs.start(jobs.record(job), ctx(1))
     jobs.start(jobs.record(job), ctx(2))  # the first worker was killed: no word from it
-    stored = s3.stored(job.job_id)
+    stored = record_in(s3, job.job_id)
     assert stored["attempts"] == 2 and stored["last_error"]["type"] == "WorkerDied"
     assert "attempt 1 stopped without reporting" in stored["last_error"]["message"]
 
@@ -112,7 +89,7 @@ def test_a_delivery_after_a_silent_death_records_the_dead_attempt(jobs, s3, job)
 def test_retry_and_release_requeue_but_never_reopen_an_ended_job(jobs, s3, job):
     jobs.start(jobs.record(job), ctx(1))
     jobs.on_retry(job, ctx(1), TimeoutError("slow"))
-    stored = s3.stored(job.job_id)
+    stored = record_in(s3, job.job_id)
     assert stored["state"] == QUEUED and stored["last_error"]["type"] == "TimeoutError"
     assert stored["history"][-1]["note"].endswith("will retry")
 
@@ -120,13 +97,13 @@ def test_retry_and_release_requeue_but_never_reopen_an_ended_job(jobs, s3, job):
     jobs.on_retry(job, ctx(3), TimeoutError("late"))
     jobs.on_released(job, ctx(3))
     jobs.on_permanent(job, ctx(3), InvalidInput("late"))
-    assert s3.stored(job.job_id)["state"] == SUCCEEDED
+    assert record_in(s3, job.job_id)["state"] == SUCCEEDED
 
 
 def test_a_permanent_error_fails_the_job_with_its_typed_error(jobs, s3, job):
     jobs.start(jobs.record(job), ctx())
     jobs.on_permanent(job, ctx(), InvalidInput("no column 'y'", {"column": "y"}))
-    stored = s3.stored(job.job_id)
+    stored = record_in(s3, job.job_id)
     assert stored["state"] == FAILED
     assert stored["error"] == {"type": "InvalidInput", "message": "no column 'y'", "details": {"column": "y"}}
     assert jobs.should_run(JobRecord.from_dict(stored)) is False
@@ -137,7 +114,7 @@ def test_dead_letter_names_the_last_error_indexes_the_job_and_redrive_undoes_bot
     jobs.start(jobs.record(job), ctx(1))
     jobs.on_retry(job, ctx(1, last_attempt=True), ConnectionError("emulator down"))
     assert jobs.dead_letter(job) == DEAD_LETTERED
-    stored = s3.stored(job.job_id)
+    stored = record_in(s3, job.job_id)
     assert stored["state"] == DEAD_LETTERED and "emulator down" in stored["error"]["message"]
     assert jobs.dead_job_ids() == [job.job_id]
 
@@ -152,7 +129,7 @@ def test_dead_letter_names_the_last_error_indexes_the_job_and_redrive_undoes_bot
 def test_a_dead_letter_of_an_ended_job_changes_nothing(jobs, s3, job):
     jobs.succeed(jobs.start(jobs.record(job), ctx()))
     assert jobs.dead_letter(job) == "already succeeded"
-    assert s3.stored(job.job_id)["state"] == SUCCEEDED and jobs.dead_job_ids() == []
+    assert record_in(s3, job.job_id)["state"] == SUCCEEDED and jobs.dead_job_ids() == []
 
 
 def test_an_abandoned_synchronous_training_settles_by_what_was_stored(jobs, job):

@@ -32,8 +32,7 @@ from fmlcore.jobs import worker as worker_module
 from fmlcore.jobs.lease import Holder, Lease, LeaseStore, lease_key
 from fmlcore.jobs.message import InputRef, JobMessage
 from fmlcore.jobs.worker import MAX_JOB_SECONDS, JobContext, JobInterrupted, QueueWorker, _Heartbeat
-
-from .fakes import Clock, FakeS3, FakeSQS, client_error
+from tests.unit.fakes import Clock, FakeS3, FakeSQS, client_error
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/000000000000/train"
 JOB = JobMessage.new("train", "churn", InputRef("datasets", "churn/x.csv", "v1"), {"target": "y"})

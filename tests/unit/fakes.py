@@ -1,4 +1,5 @@
-"""Hand-written fakes for the unit tests of fmlcore.jobs: a clock, an S3 with conditional writes, an SQS queue.
+"""Hand-written fakes for the unit tests (the jobs layer, the status lifecycle, the prediction log): a clock,
+an S3 with conditional writes, an SQS queue.
 
 - `Clock` stands in for the `time` module of the code under test
   (`monkeypatch.setattr(fmlcore.jobs.lease, "time", clock)`): time only moves when a test says so.
@@ -19,6 +20,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -117,6 +119,16 @@ class FakeS3:
         with self._call("delete_object", Bucket=Bucket, Key=Key, **kwargs):
             self.objects.pop((Bucket, Key), None)  # S3 answers 204 for a missing key too
             return {}
+
+    def get_paginator(self, operation: str) -> Any:
+        """list_objects_v2 as one page: the keys of `Bucket` under `Prefix`, sorted."""
+        assert operation == "list_objects_v2", operation
+
+        def paginate(Bucket: str, Prefix: str = "") -> list[dict[str, Any]]:
+            keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))
+            return [{"Contents": [{"Key": k} for k in keys], "KeyCount": len(keys)}]
+
+        return SimpleNamespace(paginate=paginate)
 
     def _call(self, operation: str, **kwargs: Any) -> _Call:
         self.calls.append((operation, kwargs))
