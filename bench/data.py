@@ -88,6 +88,7 @@ def build_model(s3: Any, models_bucket: str, data_dir: Path, out: Path) -> dict[
     import pandas as pd
     import xgboost as xgb
 
+    from fmlcore.core.layout import LIVE
     from fmlcore.ml.model_store import ModelStore
     from trainer.training import DEFAULT_PARAMS, TrainOptions, prepare
 
@@ -114,7 +115,9 @@ def build_model(s3: Any, models_bucket: str, data_dir: Path, out: Path) -> dict[
         "dataset_uri": "bench",
         "library_versions": {"xgboost": xgb.__version__},
     }
-    version = ModelStore(s3, models_bucket).save(MODEL, booster, metadata)  # sets the fml_metadata attribute
+    store = ModelStore(s3, models_bucket)
+    version = store.save(MODEL, booster, metadata)  # sets the fml_metadata attribute
+    store.move_alias(MODEL, LIVE, version, {"source": "bench"}, "the benchmark's model")
     booster.save_model(str(out))
     return {"model": MODEL, "version": version, "trees": trees, "features": prepared.schema.names, "path": str(out)}
 

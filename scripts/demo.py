@@ -2,10 +2,13 @@
 
 1. batch training: the sample dataset dropped into the datasets bucket (what
    `aws s3 cp ... --metadata target=churned` does) → Lambda → SQS → trainer worker;
-2. online training: the same file POSTed to the trainer API with curl;
-3. both model versions listed with their metrics;
-4. online prediction with curl, and the stored prediction fetched back by its id;
-5. batch prediction: a file dropped into the inference bucket → Lambda → SQS → predictor
+2. online training: the same file POSTed to the trainer API with curl (promoted: no worse);
+3. promotion: a training on deliberately broken labels is held back as the candidate by the
+   gate; promoted by hand, seen in the alias history, rolled back;
+4. the model's versions listed with their metrics and aliases;
+5. online prediction with curl (with explanations), and the stored prediction fetched back;
+6. shadow scoring: the broken version as `shadow`, a few requests, the shadow report;
+7. batch prediction: a file dropped into the inference bucket → Lambda → SQS → predictor
    worker; the job's status and the first lines of the result.
 """
 
@@ -17,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -45,28 +49,39 @@ def say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None) -> str:
+def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None, file: Path | None = None,
+         quiet: bool = False) -> str:  # fmt: skip
     """Run the request with curl when it is installed (as a user would), else urllib; returns the body.
 
-    A body that is the sample file is sent as `--data-binary @file`, any other inline with `-d`.
+    A body read from `file` is sent as `--data-binary @file`, any other inline with `-d`.
     """
     shown, args = f"curl -s -X {method} '{url}'", []
+    if file is not None:
+        body = file.read_bytes()
     if content_type:
         args = ["-H", f"Content-Type: {content_type}"]
-        if body == SAMPLE.read_bytes():
-            args += ["--data-binary", f"@{SAMPLE}"]
-            shown += f" -H 'Content-Type: {content_type}' --data-binary @{SAMPLE.relative_to(ROOT)}"
+        if file is not None:
+            args += ["--data-binary", f"@{file}"]
+            shown += f" -H 'Content-Type: {content_type}' --data-binary @{file.relative_to(ROOT)}"
         else:
             args += ["-d", body.decode()]
             shown += f" -H 'Content-Type: {content_type}' -d '{body.decode()}'"
-    say(f"$ {shown}")
+    if not quiet:
+        say(f"$ {shown}")
     if shutil.which("curl"):
         return subprocess.run(
             ["curl", "-s", "-X", method, url, *args], check=True, capture_output=True, text=True
         ).stdout
     req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type or ""})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return resp.read().decode()
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.read().decode()
+    except urllib.error.HTTPError as exc:  # curl -s prints error bodies too
+        return exc.read().decode()
+
+
+def post_json(url: str, body: dict, method: str = "POST", quiet: bool = False) -> dict:
+    return json.loads(http(method, url, json.dumps(body).encode(), "application/json", quiet=quiet))
 
 
 def pretty(text: str) -> str:
@@ -77,7 +92,8 @@ def wait_for_job(statuses: StatusStore, job_id: str, timeout: float = 120) -> di
     seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        record = statuses.get(job_id)
+        found = statuses.get(job_id)
+        record = found.to_dict() if found else None  # the JSON users see
         if record and (not seen or seen[-1] != record["state"]):
             seen.append(record["state"])
             say(f"  job {job_id}: {' → '.join(seen)}")
@@ -112,26 +128,64 @@ def main() -> int:
     )
 
     say("\n== 2. Online training: POST the same data to the trainer API")
-    say(pretty(http("POST", f"{TRAINER}/models/churn/train?target=churned", SAMPLE.read_bytes(), "text/csv")))
+    trained = json.loads(
+        http("POST", f"{TRAINER}/models/churn/train?target=churned", file=SAMPLE, content_type="text/csv")
+    )
+    say(json.dumps(trained, indent=2))
+    if "promotion" not in trained:
+        return 1
 
-    say("\n== 3. The model's versions, newest first")
-    versions = json.loads(http("GET", f"{TRAINER}/models/churn/versions"))["versions"]
+    say("\n== 3. Promotion: train on deliberately broken labels (churned flipped), then decide by hand")
+    broken = ROOT / ".state" / "demo" / "churn-broken.csv"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    lines = SAMPLE.read_text().splitlines()
+    column = lines[0].split(",").index("churned")
+    flipped = [",".join(v if i != column else str(1 - int(v)) for i, v in enumerate(r.split(","))) for r in lines[1:]]
+    broken.write_text("\n".join([lines[0], *flipped]) + "\n")
+    held = json.loads(
+        http("POST", f"{TRAINER}/models/churn/train?target=churned", file=broken, content_type="text/csv")
+    )
+    say(json.dumps({k: held[k] for k in ("version", "metrics", "promotion")}, indent=2))
+    say("   held back: the gate scores both models on both reference sets, and on live's rows the new one is worse")
+    say(pretty(http("GET", f"{TRAINER}/models/churn/aliases")))
+    say("\n   promote it by hand anyway, then look at live's history and roll back")
+    say(json.dumps(post_json(f"{TRAINER}/models/churn/aliases/live", {"version": held["version"],
+                                                                        "reason": "demo: promoted by hand"}, "PUT"), indent=2))  # fmt: skip
+    history = json.loads(http("GET", f"{TRAINER}/models/churn/aliases/live/history?limit=3"))["history"]
+    for h in history:
+        say(f"  {h['moved_at']}  live → {h['version']}  (from {h['previous_version']}; {h['reason']}; by {h['by']})")
+    say(pretty(http("POST", f"{TRAINER}/models/churn/rollback")))
+
+    say("\n== 4. The model's versions, newest first")
+    versions = json.loads(http("GET", f"{TRAINER}/models/churn/versions?limit=5"))["versions"]
     for v in versions:
         say(
-            f"  {v['version']}  {'latest' if v['is_latest'] else '      '}  {v['trained_at']}  "
+            f"  {v['version']}  {','.join(v['aliases']) or '-':<15}  {v['trained_at']}  "
             f"auc={v['metrics'].get('auc')}  logloss={v['metrics'].get('logloss')}  from {v['dataset_uri']}"
         )
 
-    say("\n== 4. Online prediction: the answer comes back and is stored")
-    answer = json.loads(
-        http("POST", f"{PREDICTOR}/models/churn/predict", json.dumps(RECORDS).encode(), "application/json")
-    )
+    say("\n== 5. Online prediction (served by alias live, with explanations): the answer comes back and is stored")
+    answer = post_json(f"{PREDICTOR}/models/churn/predict?explain=true", RECORDS)
     say(json.dumps(answer, indent=2))
     say("\n   ...and the stored prediction, fetched back by its id")
     stored = json.loads(http("GET", f"{PREDICTOR}/predictions/{answer['prediction_id']}"))
-    say(json.dumps({k: stored[k] for k in ("prediction_id", "model_version", "created_at", "input")}, indent=2))
+    say(
+        json.dumps({k: stored[k] for k in ("prediction_id", "model_version", "alias", "created_at", "input")}, indent=2)
+    )
 
-    say("\n== 5. Batch prediction: drop a file into the inference bucket")
+    say("\n== 6. Shadow scoring: the held-back version as `shadow`, compared on live traffic")
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    say(pretty(http("PUT", f"{TRAINER}/models/churn/aliases/shadow", json.dumps({"version": held["version"]}).encode(),
+                    "application/json")))  # fmt: skip
+    wait = settings.model_latest_ttl + 1
+    say(f"   (each predictor process re-reads its aliases every FML_MODEL_LATEST_TTL: {wait:g} s, then 20 requests)")
+    time.sleep(wait)
+    for _ in range(20):
+        post_json(f"{PREDICTOR}/models/churn/predict", RECORDS, quiet=True)
+    say(pretty(http("GET", f"{PREDICTOR}/models/churn/shadow-report?since={since}")))
+    say(pretty(http("DELETE", f"{TRAINER}/models/churn/aliases/shadow")))
+
+    say("\n== 7. Batch prediction: drop a file into the inference bucket")
     inference = settings.require("inference_bucket")
     scoring = write_sample(ROOT / ".state" / "demo" / "customers.csv", 5000, score=True, seed=2026)
     say(f"$ aws s3 cp {scoring.relative_to(ROOT)} s3://{inference}/churn/customers.csv")

@@ -33,7 +33,7 @@ import orjson
 from fmlcore.core.aws import is_not_found
 from fmlcore.core.errors import NotFound, TransientError
 from fmlcore.core.layout import MODEL_NAME_RE, online_log_key, online_prediction_key, s3_uri
-from fmlcore.jobs.message import isoformat
+from fmlcore.core.times import isoformat
 
 MODEL = r"(?P<model>[a-z0-9][a-z0-9_-]{0,63})"
 PREDICTION_ID_RE = re.compile(rf"^(?P<hour>\d{{10}})-(?P<object>[0-9a-f]{{32}})-(?P<line>\d{{1,6}})-{MODEL}$")
@@ -65,18 +65,24 @@ def locate(prediction_id: str) -> Location:
 
 def line_of(
     prediction_id: str, model: str, version: str, at: datetime, input_format: str, body: bytes, input_sha256: str,
-    predictions: list[dict[str, Any]], request_id: str | None,
+    predictions: list[dict[str, Any]], request_id: str | None, alias: str | None = None,
+    shadow: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """One request's line (docs/contracts.md): the request body as sent, its SHA-256, the outputs."""
-    return {
+    """One request's line (docs/contracts.md): the request body as sent, its SHA-256, the outputs
+    (and the `shadow` version's, when it scored the request too)."""
+    line = {
         "prediction_id": prediction_id,
         "model": model,
         "model_version": version,
+        "alias": alias,
         "created_at": isoformat(at),
         "request_id": request_id,
         "input": {"format": input_format, "sha256": input_sha256, "body": body.decode("utf-8", errors="replace")},
         "predictions": predictions,
     }
+    if shadow is not None:
+        line["shadow"] = shadow
+    return line
 
 
 @dataclass

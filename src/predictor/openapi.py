@@ -23,8 +23,37 @@ RESPONSE = {
         "prediction_id": {"type": "string"},
         "model": {"type": "string"},
         "model_version": {"type": "string"},
+        "alias": {"type": "string", "description": "the alias that chose the version (absent when pinned)"},
         "predictions": {"type": "array", "items": PREDICTION},
         "stored_uri": {"type": "string"},
+    },
+}
+
+SHADOW_REPORT = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "string"},
+        "since": {"type": "string"},
+        "until": {"type": "string"},
+        "requests_compared": {"type": "integer"},
+        "predictions_compared": {"type": "integer"},
+        "labels_equal_share": {"type": "number", "nullable": True, "description": "classifiers only"},
+        "abs_delta": {
+            "type": "object",
+            "nullable": True,
+            "description": "|live - shadow| per row: of the class probabilities (largest over classes) or the value",
+            "properties": {
+                "of": {"type": "string", "enum": ["probability", "value", "mixed"]},
+                "mean": {"type": "number"},
+                "p95": {"type": "number"},
+                "max": {"type": "number"},
+            },
+        },
+        "live_versions": {"type": "object"},
+        "shadow_versions": {"type": "object"},
+        "shadow_errors": {"type": "integer", "description": "requests the shadow version could not score"},
+        "objects_read": {"type": "integer"},
+        "truncated": {"type": "boolean", "description": "more objects than FML_SHADOW_REPORT_MAX_OBJECTS"},
     },
 }
 
@@ -37,7 +66,20 @@ SPEC = document(
                 "summary": "Predict; the inputs and outputs are stored before the answer",
                 "parameters": [
                     MODEL,
-                    {"name": "version", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "version",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "a model version (S3 VersionId); default: the version alias `live` points at",
+                    },
+                    {
+                        "name": "alias",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "default": "live"},
+                        "description": "serve the version this alias points at (not with `version`)",
+                    },
                     {
                         "name": "explain",
                         "in": "query",
@@ -53,6 +95,7 @@ SPEC = document(
                             "instances": {"type": "array", "items": {"type": "array"}, "minItems": 1},
                             "records": {"type": "array", "items": {"type": "object"}, "minItems": 1},
                             "version": {"type": "string"},
+                            "alias": {"type": "string"},
                             "explain": {"type": "boolean"},
                         },
                         "additionalProperties": False,
@@ -75,6 +118,25 @@ SPEC = document(
                 },
             }
         },
+        "/models/{model}/shadow-report": {
+            "get": {
+                "summary": "Live against `shadow` over the stored online predictions since a time",
+                "parameters": [
+                    MODEL,
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "format": "date-time"},
+                        "description": "ISO 8601 date or time (UTC unless zoned); default 24 hours ago, at most 31 days",
+                    },
+                ],
+                "responses": {
+                    **ok("the comparison", {"$ref": "#/components/schemas/ShadowReport"}),
+                    **error_responses(400),
+                },
+            }
+        },
         "/predictions/{prediction_id}": {
             "get": {
                 "summary": "A stored online prediction",
@@ -90,5 +152,5 @@ SPEC = document(
             }
         },
     },
-    {"PredictResponse": RESPONSE},
+    {"PredictResponse": RESPONSE, "ShadowReport": SHADOW_REPORT},
 )

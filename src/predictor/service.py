@@ -42,7 +42,7 @@ class BatchService:
             return
         record = self.jobs.start(record, ctx)
         started = time.perf_counter()
-        loaded = self.store.load(job.model, job.options.get("model_version"))
+        loaded = self.store.load(job.model, job.options.get("model_version"), job.options.get("alias"))
         output_key = batch_output_key(job.model, job.input.key)
         errors_key = batch_errors_key(job.model, job.input.key)
         with tempfile.TemporaryDirectory(prefix="fml-batch-") as tmp:

@@ -4,10 +4,15 @@
     GET  /models                          models with their latest version
     GET  /models/<model>/versions         versions, newest first, with metrics
     GET  /models/<model>/versions/<v>     one version's full metadata
-    POST /models/<model>/rollback         {"version": "<v>"}: make an old version the latest
+    GET  /models/<model>/aliases          {"aliases": {"live": "<v>", "candidate": "<v>", …}}
+    PUT  /models/<model>/aliases/<alias>  {"version": "<v>"}: point an alias at a version (promote by hand)
+    DELETE /models/<model>/aliases/<alias>  remove an alias (not `live`)
+    GET  /models/<model>/aliases/<alias>/history  the alias's moves, newest first
+    POST /models/<model>/rollback         move `live` back: to {"version": "<v>"}, else one move back
     GET  /training-jobs/<job_id>          a job's status record
     GET  /health, /ready, /openapi.json
 
+A trained version becomes `candidate`, and `live` through the promotion gate (trainer/promotion.py).
 Training runs within the request while the dataset fits the synchronous budget (rows, bytes,
 seconds: FML_SYNC_TRAIN_*); beyond it the job goes through the train queue and the answer is
 202 with the job id.
@@ -21,11 +26,18 @@ import time
 import uuid
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from fmlcore.core.aws import AwsClients, error_code, is_access_denied, is_not_found
-from fmlcore.core.errors import InvalidInput, NotFound
-from fmlcore.core.layout import API_UPLOADS_PREFIX, RESERVED_PREFIX, parse_s3_uri, validate_model_name
+from fmlcore.core.errors import Conflict, InvalidInput, NotFound
+from fmlcore.core.layout import (
+    API_UPLOADS_PREFIX,
+    LIVE,
+    RESERVED_PREFIX,
+    parse_s3_uri,
+    validate_alias,
+    validate_model_name,
+)
 from fmlcore.core.logs import bind
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.message import InputRef, JobMessage
@@ -196,20 +208,65 @@ def get_version(model: str, version: str) -> Response:
     return json_response(ctx().store.describe(model, version))
 
 
+@bp.get("/models/<model>/aliases")
+def list_aliases(model: str) -> Response:
+    store = ctx().store
+    store.latest_version(validate_model_name(model))  # 404 for a model with no version
+    return json_response({"model": model, "aliases": store.aliases.all(model)})
+
+
+@bp.put("/models/<model>/aliases/<alias>")
+def move_alias(model: str, alias: str) -> Response:
+    validate_model_name(model)
+    validate_alias(alias)
+    body = json_body()
+    version, reason = body.get("version"), body.get("reason", "moved by hand")
+    if not isinstance(version, str) or not version:
+        raise InvalidInput('the JSON body needs "version": the model version the alias should point at')
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise InvalidInput('"reason" must be a string of at most 500 characters')
+    moved = ctx().store.move_alias(model, alias, version, _by_request(), reason)
+    return json_response(moved.to_dict())
+
+
+@bp.delete("/models/<model>/aliases/<alias>")
+def remove_alias(model: str, alias: str) -> Response:
+    validate_model_name(model)
+    if validate_alias(alias) == LIVE:
+        raise Conflict("alias live cannot be removed, only moved (PUT it, or POST /rollback)", {"alias": alias})
+    removed = ctx().store.aliases.remove(model, alias)
+    log.info("alias removed", extra={"model": model, "alias": alias, "version": removed.version})
+    return json_response({"model": model, "alias": alias, "removed": True, "version": removed.version})
+
+
+@bp.get("/models/<model>/aliases/<alias>/history")
+def alias_history(model: str, alias: str) -> Response:
+    validate_model_name(model)
+    validate_alias(alias)
+    limit = _int_arg("limit", 50, 1, 1000)
+    return json_response({"model": model, "alias": alias, "history": ctx().store.aliases.history(model, alias, limit)})
+
+
 @bp.post("/models/<model>/rollback")
 def rollback(model: str) -> Response:
+    """Move `live` back: to the version named, else to the version it pointed at before."""
     validate_model_name(model)
-    body = json_body()
+    body = json_body() if request.get_data(cache=True) else {}
     version = body.get("version")
-    if not isinstance(version, str) or not version:
-        raise InvalidInput('the JSON body needs "version": the version id to roll back to')
-    new_version = ctx().store.rollback(model, version)
-    log.info("model rolled back", extra={"model": model, "from_version": version, "version": new_version})
-    return json_response(
-        {"model": model, "version": new_version, "rolled_back_from": version},
-        201,
-        {"Location": f"/models/{model}/versions/{new_version}"},
-    )
+    if version is not None and (not isinstance(version, str) or not version):
+        raise InvalidInput('"version" must be a model version id (or leave it out to go back one move)')
+    store = ctx().store
+    live = store.aliases.get(model, LIVE)
+    if version is None:
+        if live is None or not live.previous_version:
+            raise Conflict(f"model {model!r} has no earlier live version to roll back to", {"model": model})
+        version = live.previous_version
+    moved = store.move_alias(model, LIVE, version, _by_request(), f"rollback to {version}", expected=live)
+    return json_response(moved.to_dict())
+
+
+def _by_request() -> dict[str, str]:
+    return {"request_id": g.get("request_id") or "", "source": "api"}
 
 
 @bp.get("/training-jobs/<job_id>")

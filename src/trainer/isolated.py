@@ -66,7 +66,9 @@ def _exit_with_the_worker() -> None:
             os._exit(1)
 
 
-def _child(conn: Any, source: Any, options: dict[str, Any], nthread: int, max_columns: int) -> None:
+def _child(
+    conn: Any, source: Any, options: dict[str, Any], nthread: int, max_columns: int, reference_max_rows: int
+) -> None:
     """Runs in the child: parse (if given bytes), prepare, train; send ("ok", ...) or the error."""
     threading.Thread(target=_exit_with_the_worker, name="orphan-watch", daemon=True).start()
     try:
@@ -77,8 +79,9 @@ def _child(conn: Any, source: Any, options: dict[str, Any], nthread: int, max_co
             frame = formats.for_extension(ext).read_table(data)
             check_column_count(frame.shape[1], max_columns)
         opts = TrainOptions.from_job(options)
-        trained = train(prepare(frame, opts), opts, nthread=nthread)
-        conn.send(("ok", bytes(trained.booster.save_raw(raw_format="ubj")), trained.metadata, len(frame)))
+        trained = train(prepare(frame, opts), opts, nthread=nthread, reference_max_rows=reference_max_rows)
+        model = bytes(trained.booster.save_raw(raw_format="ubj"))
+        conn.send(("ok", model, trained.metadata, len(frame), trained.reference))
     except FmlError as exc:
         conn.send(("fml", type(exc).__name__, exc.message, exc.details))
     except BaseException as exc:
@@ -104,12 +107,15 @@ def train_in_child(
     deadline: float | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_columns: int = 2_000,
+    reference_max_rows: int = 10_000,
 ) -> tuple[Trained, int]:
     """(the trained model, the dataset's rows), from a child process killed at `deadline`
     (BudgetExceeded, `killed` in its message) or when `should_stop()` (Interrupted)."""
     context = _mp()
     receiver, sender = context.Pipe(duplex=False)
-    proc = context.Process(target=_child, args=(sender, source, options, nthread, max_columns), daemon=True)
+    proc = context.Process(
+        target=_child, args=(sender, source, options, nthread, max_columns, reference_max_rows), daemon=True
+    )
     started = time.monotonic()
     proc.start()
     sender.close()
@@ -133,9 +139,9 @@ def train_in_child(
         raise _error_of(*result[1:])
     if result[0] == "crash":
         raise RuntimeError(f"training failed: {result[1]}: {result[2]}")
-    _, model_bytes, metadata, rows = result
+    _, model_bytes, metadata, rows, reference = result
     booster = xgb.Booster()
     booster.load_model(bytearray(model_bytes))
     if nthread:
         booster.set_param({"nthread": nthread})
-    return Trained(booster, metadata), rows
+    return Trained(booster, metadata, reference), rows

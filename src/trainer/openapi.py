@@ -17,6 +17,38 @@ TRAIN_RESULT = {
         "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
         "rows": {"type": "integer"},
         "job_id": {"type": "string"},
+        "promotion": {"$ref": "#/components/schemas/Promotion"},
+    },
+}
+PROMOTION = {
+    "type": "object",
+    "description": "whether the new version became `live` (it is `candidate` either way), and why",
+    "properties": {
+        "promoted": {"type": "boolean"},
+        "alias": {"type": "string", "example": "live"},
+        "reason": {"type": "string"},
+        "metric": {"type": "string", "example": "auc"},
+        "candidate_metric": {"type": "number", "description": "the new version on its holdout"},
+        "live_metric": {"type": "number", "description": "the live version on the same rows"},
+        "live_version": {"type": "string"},
+        "sets": {
+            "type": "array",
+            "description": "each reference set judged: candidate_holdout, live_reference",
+            "items": {"type": "object"},
+        },
+    },
+}
+ALIAS = path_param("alias", "1-32 of a-z, 0-9, _ and -: live, candidate, shadow or your own")
+ALIAS_RECORD = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "string"},
+        "alias": {"type": "string"},
+        "version": {"type": "string"},
+        "previous_version": {"type": "string", "nullable": True},
+        "moved_at": {"type": "string", "format": "date-time"},
+        "by": {"type": "object", "description": "the job or request that moved it"},
+        "reason": {"type": "string"},
     },
 }
 JOB_ID = path_param("job_id", "train-<32 hex>")
@@ -24,7 +56,8 @@ VERSION = path_param("version", "S3 VersionId of the model object")
 
 SPEC = document(
     "fargate-ml trainer",
-    "Train XGBoost models into the versioned models bucket, list and roll back versions.",
+    "Train XGBoost models into the versioned models bucket; promote versions through aliases (`live`, "
+    "`candidate`, `shadow`) with a metric gate; list versions, move aliases, roll back.",
     {
         "/models/{model}/train": {
             "post": {
@@ -53,7 +86,12 @@ SPEC = document(
                 },
             }
         },
-        "/models": {"get": {"summary": "Models with their latest version", "responses": ok("models")}},
+        "/models": {
+            "get": {
+                "summary": "Models with their live and latest versions and their aliases",
+                "responses": ok("models"),
+            }
+        },
         "/models/{model}/versions": {
             "get": {
                 "summary": "Versions, newest first, with metrics",
@@ -71,14 +109,55 @@ SPEC = document(
                 "responses": {**ok("metadata"), **error_responses(400, 404)},
             }
         },
+        "/models/{model}/aliases": {
+            "get": {
+                "summary": "The model's aliases: {alias: version}",
+                "parameters": [MODEL],
+                "responses": {**ok("aliases"), **error_responses(400, 404)},
+            }
+        },
+        "/models/{model}/aliases/{alias}": {
+            "put": {
+                "summary": "Point an alias at a version (promote by hand; `live` is what the predictor serves)",
+                "parameters": [MODEL, ALIAS],
+                "requestBody": request_body(
+                    {
+                        "type": "object",
+                        "required": ["version"],
+                        "properties": {"version": {"type": "string"}, "reason": {"type": "string", "maxLength": 500}},
+                    }
+                ),
+                "responses": {
+                    **ok("the alias as moved", {"$ref": "#/components/schemas/Alias"}),
+                    **error_responses(400, 404, 409),
+                },
+            },
+            "delete": {
+                "summary": "Remove an alias (not `live`); its history stays",
+                "parameters": [MODEL, ALIAS],
+                "responses": {**ok("removed"), **error_responses(400, 404, 409)},
+            },
+        },
+        "/models/{model}/aliases/{alias}/history": {
+            "get": {
+                "summary": "The alias's moves, newest first (from the alias object's S3 versions)",
+                "parameters": [
+                    MODEL,
+                    ALIAS,
+                    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                ],
+                "responses": {**ok("history"), **error_responses(400, 404)},
+            }
+        },
         "/models/{model}/rollback": {
             "post": {
-                "summary": "Copy an old version on top (a new, traceable version)",
+                "summary": "Move `live` back: to the version named, else to the one it pointed at before (no copy)",
                 "parameters": [MODEL],
-                "requestBody": request_body(
-                    {"type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}
-                ),
-                "responses": {**ok("rolled back", code=201), **error_responses(400, 404)},
+                "requestBody": request_body({"type": "object", "properties": {"version": {"type": "string"}}}),
+                "responses": {
+                    **ok("the live alias as moved", {"$ref": "#/components/schemas/Alias"}),
+                    **error_responses(400, 404, 409),
+                },
             }
         },
         "/training-jobs/{job_id}": {
@@ -89,5 +168,5 @@ SPEC = document(
             }
         },
     },
-    {"TrainResult": TRAIN_RESULT},
+    {"TrainResult": TRAIN_RESULT, "Promotion": PROMOTION, "Alias": ALIAS_RECORD},
 )

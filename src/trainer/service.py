@@ -23,9 +23,10 @@ from fmlcore.jobs.message import InputRef, JobMessage, get_input
 from fmlcore.jobs.status import RUNNING, JobRecord, StatusStore
 from fmlcore.jobs.worker import JobContext, JobInterrupted
 from fmlcore.ml import formats
-from fmlcore.ml.model_store import ModelStore
+from fmlcore.ml.model_store import ModelStore, loaded_booster
 from fmlcore.ml.readers import check_column_count, check_file_size
 from trainer.isolated import train_in_child, warm_up
+from trainer.promotion import Promoter, Promotion
 from trainer.training import BudgetExceeded, Interrupted, TrainOptions
 
 log = logging.getLogger("fml.trainer")
@@ -38,6 +39,7 @@ class TrainResult:
     model: str
     version: str
     metadata: dict[str, Any]
+    promotion: Promotion
 
     def to_dict(self) -> dict[str, Any]:
         m = self.metadata
@@ -51,6 +53,7 @@ class TrainResult:
             "dataset": {"uri": m["dataset_uri"], "version_id": m["dataset_version"]},
             "durations": m["durations"],
             "job_id": m["job_id"],
+            "promotion": self.promotion.to_dict(),
         }
 
 
@@ -59,6 +62,7 @@ class TrainingService:
         self.settings = settings
         self.s3 = s3
         self.store = store
+        self.promoter = Promoter(s3, store)
         self.jobs = JobLifecycle(statuses)
         warm_up()  # the training forkserver, ready before the first job
 
@@ -95,7 +99,7 @@ class TrainingService:
         worker's dataset travels to the child as the file's bytes, parsed there.
         """
         t0 = time.perf_counter()
-        TrainOptions.from_job(job.options)  # bad options are refused before any download
+        opts = TrainOptions.from_job(job.options)  # bad options are refused before any download
         source = frame if frame is not None else self.fetch_dataset(job.input)
         t_read = time.perf_counter()
         try:
@@ -106,6 +110,7 @@ class TrainingService:
                 deadline=deadline,
                 should_stop=should_stop,
                 max_columns=self.settings.max_columns,
+                reference_max_rows=self.settings.reference_max_rows,
             )
         except Interrupted as exc:
             raise JobInterrupted(str(exc)) from exc
@@ -122,13 +127,17 @@ class TrainingService:
             "read_seconds": round(t_read - t0, 3),
             "prepare_and_train_seconds": round(t_train - t_read, 3),
         }
+        # The reference set first: every version is stored with the rows the gate judges it on.
+        self.promoter.write_reference(job.model, job.job_id, trained.reference)
         version = self.store.save(job.model, trained.booster, metadata)
-        metadata["durations"]["total_seconds"] = round(time.perf_counter() - t0, 3)
         log.info(
             "model version stored",
             extra={"version": version, "metrics": trained.metadata["metrics"], "rows": trained.metadata["rows"]},
         )
-        return TrainResult(job.model, version, metadata)
+        candidate = loaded_booster(job.model, version, trained.booster)
+        promotion = self.promoter.promote(job, candidate, trained.reference, opts)
+        metadata["durations"]["total_seconds"] = round(time.perf_counter() - t0, 3)
+        return TrainResult(job.model, version, metadata, promotion)
 
     # ------------------------------------------------------------------ job lifecycle
     def run_job(self, job: JobMessage, ctx: JobContext) -> None:
@@ -139,7 +148,11 @@ class TrainingService:
         done = self.store.find_version_by_job(job.model, job.job_id)
         if done is not None:  # an earlier attempt stored the model, then died before its status
             log.info("an earlier attempt already stored this job's model", extra={"version": done})
-            self.jobs.succeed(record, model_version=done, note="recovered after a crash")
+            candidate = self.store.load(job.model, done)
+            promotion = self.promoter.promote(
+                job, candidate, None, TrainOptions.from_job(job.options), move_candidate=False
+            )
+            self.jobs.succeed(record, model_version=done, promotion=promotion.to_dict(), note="recovered after a crash")
             return
         record = self.jobs.start(record, ctx)
         try:
@@ -177,4 +190,5 @@ class TrainingService:
             progress={"rows_done": result.metadata["rows"]},
             outputs={"model_uri": s3_uri(self.store.bucket, model_key(result.model)), "version": result.version},
             result=result.to_dict(),
+            promotion=result.promotion.to_dict(),
         )

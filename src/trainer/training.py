@@ -25,7 +25,7 @@ import xgboost as xgb
 from scipy.stats import rankdata
 
 from fmlcore.core.errors import InvalidInput
-from fmlcore.jobs.message import isoformat, utcnow
+from fmlcore.core.times import isoformat, utcnow
 from fmlcore.jobs.options import TrainJobOptions, checked
 from fmlcore.ml.features import FeatureSchema
 
@@ -188,6 +188,7 @@ class Prepared:
     objective: str
     classes: list[Any] | None
     rows_dropped: int
+    rows: pd.DataFrame  # the kept rows as given (features and target), for the reference set
 
 
 def prepare(frame: pd.DataFrame, opts: TrainOptions) -> Prepared:
@@ -214,7 +215,8 @@ def prepare(frame: pd.DataFrame, opts: TrainOptions) -> Prepared:
     schema = FeatureSchema.fit(features)
     objective = opts.objective or infer_objective(target)
     label, classes = encode_label(target, objective)
-    return Prepared(schema.encode(features), label, schema, objective, classes, dropped)
+    rows = frame[[*schema.names, opts.target]]
+    return Prepared(schema.encode(features), label, schema, objective, classes, dropped, rows)
 
 
 def infer_objective(target: pd.Series) -> str:
@@ -262,6 +264,19 @@ def split(n: int, fraction: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, 
 class Trained:
     booster: xgb.Booster
     metadata: dict[str, Any]
+    reference: pd.DataFrame | None = None  # holdout rows as given, at most reference_max_rows
+
+
+def reference_set(prepared: Prepared, valid_idx: np.ndarray, max_rows: int, seed: int = SPLIT_SEED) -> pd.DataFrame:
+    """The version's reference set: its holdout rows as given (features and target), or a seeded
+    sample of `max_rows` of them, in their original order. Text columns are stored as text."""
+    if len(valid_idx) > max_rows:
+        valid_idx = np.sort(np.random.default_rng(seed).choice(valid_idx, size=max_rows, replace=False))
+    rows = prepared.rows.iloc[valid_idx].reset_index(drop=True)
+    for name in rows.columns:
+        if rows[name].dtype == object:
+            rows[name] = rows[name].astype("string")
+    return rows
 
 
 def train(
@@ -270,8 +285,10 @@ def train(
     nthread: int = 0,
     deadline: float | None = None,
     should_stop: Callable[[], bool] | None = None,
+    reference_max_rows: int = 10_000,
 ) -> Trained:
-    """Fit a booster with early stopping on a seeded holdout; metadata has metrics and params."""
+    """Fit a booster with early stopping on a seeded holdout; metadata has metrics and params;
+    the holdout rows (at most `reference_max_rows`) come back as the version's reference set."""
     started = time.perf_counter()
     params = {**DEFAULT_PARAMS, **(opts.params or {}), "objective": prepared.objective}
     if nthread:  # the platform's, never the caller's (refused above): 0 leaves XGBoost all cores
@@ -329,7 +346,9 @@ def train(
             "python": platform.python_version(),
         },
     }
-    return Trained(booster, metadata)
+    reference = reference_set(prepared, valid_idx, reference_max_rows)
+    metadata["reference_rows"] = len(reference)
+    return Trained(booster, metadata, reference)
 
 
 class _Guard(xgb.callback.TrainingCallback):

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from fmlcore.core.layout import LIVE
 from fmlcore.ml.model_store import ModelStore
 from fmldev.procs import Proc
 from fmldev.sample_data import write as write_sample
@@ -52,11 +53,13 @@ def csv_bytes(rows: int, score: bool, seed: int, tmp_path) -> bytes:
 
 
 def trained_model(store: ModelStore, model: str) -> str:
-    """A small real model stored as the latest version of `model`."""
+    """A small real model stored as a new version of `model`, made `live`."""
     frame = pd.read_csv(io.BytesIO(SAMPLE))
     opts = TrainOptions.from_job({"target": "churned", "num_boost_round": 30})
     trained = train(prepare(frame, opts), opts)
-    return store.save(model, trained.booster, {**trained.metadata, "job_id": f"fixture-{model}"})
+    version = store.save(model, trained.booster, {**trained.metadata, "job_id": f"fixture-{model}"})
+    store.move_alias(model, LIVE, version, {"source": "test"}, "fixture")
+    return version
 
 
 def report(capsys, scenario: str, **figures: Any) -> None:

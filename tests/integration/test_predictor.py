@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from fmlcore.core.errors import NotFound
+from fmlcore.core.layout import LIVE
 from fmlcore.jobs.message import job_id_for
 from fmlcore.ml.model_store import ModelStore
 from fmldev.sample_data import write as write_sample
@@ -29,10 +30,14 @@ SAMPLE = pd.read_csv(ROOT / "samples" / "churn.csv")
 FEATURES = [c for c in SAMPLE.columns if c != "churned"]
 
 
-def train_version(store: ModelStore, model: str, **params) -> str:
+def train_version(store: ModelStore, model: str, live: bool = True, **params) -> str:
+    """A new version of `model`, made `live` unless told not to."""
     opts = TrainOptions.from_job({"target": "churned", "params": params, "num_boost_round": 50})
     trained = train(prepare(SAMPLE, opts), opts)
-    return store.save(model, trained.booster, {**trained.metadata, "job_id": f"test-{model}"})
+    version = store.save(model, trained.booster, {**trained.metadata, "job_id": f"test-{model}"})
+    if live:
+        store.move_alias(model, LIVE, version, {"source": "test"}, "test version")
+    return version
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +153,67 @@ def test_pinned_version_and_new_latest_without_restart(predictor_api, store, uni
     assert latest["predictions"] != first["predictions"]
     pinned = predict(predictor_api, name, json=payload, params={"version": old}).json()
     assert pinned["model_version"] == old and pinned["predictions"] == first["predictions"]
+
+
+def test_aliases_choose_the_version_and_shadow_outputs_are_stored_and_reported(predictor_api, store, unique):
+    name = f"shadow-{unique}"
+    live = train_version(store, name, max_depth=1)
+    other = train_version(store, name, live=False, max_depth=6)
+    payload = {"records": json.loads(rows(10).to_json(orient="records"))}
+    served = predict(predictor_api, name, json=payload).json()
+    assert (served["model_version"], served["alias"]) == (live, "live")  # live, not the newest version
+    store.move_alias(name, "canary", other, {"source": "test"}, "test")
+    canary = predict(predictor_api, name, json=payload, params={"alias": "canary"}).json()
+    assert (canary["model_version"], canary["alias"]) == (other, "canary")
+    assert predict(predictor_api, name, json={**payload, "alias": "canary"}).json()["model_version"] == other
+    both = predict(predictor_api, name, json=payload, params={"alias": "canary", "version": live})
+    assert both.status_code == 400 and "not both" in both.json()["error"]["message"]
+    nowhere = predict(predictor_api, name, json=payload, params={"alias": "nowhere"})
+    assert nowhere.status_code == 404 and "no alias 'nowhere'" in nowhere.json()["error"]["message"]
+    assert "shadow" not in predict(predictor_api, name, json=payload).json()  # no shadow alias yet
+
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    store.move_alias(name, "shadow", other, {"source": "test"}, "test")
+    first = wait_for(  # the predictor re-reads the aliases it serves every FML_MODEL_LATEST_TTL
+        lambda: (
+            (b := predict(predictor_api, name, json=payload).json())
+            and requests.get(f"{predictor_api}/predictions/{b['prediction_id']}", timeout=10).json().get("shadow")
+            and b
+        ),
+        timeout=15,
+        what="the shadow alias to be picked up",
+    )
+    for _ in range(4):
+        answer = predict(predictor_api, name, data=rows(10).to_csv(index=False), headers={"Content-Type": "text/csv"})
+        assert answer.json()["model_version"] == live and "shadow" not in answer.json()
+    stored = requests.get(f"{predictor_api}/predictions/{first['prediction_id']}", timeout=10).json()
+    assert stored["model_version"] == live and stored["predictions"] == first["predictions"]
+    assert stored["shadow"]["model_version"] == other and len(stored["shadow"]["predictions"]) == 10
+    report = requests.get(f"{predictor_api}/models/{name}/shadow-report", params={"since": since}, timeout=30).json()
+    assert report["requests_compared"] >= 5 and report["predictions_compared"] == 10 * report["requests_compared"]
+    assert report["live_versions"] == {live: report["requests_compared"]}
+    assert report["shadow_versions"] == {other: report["requests_compared"]}
+    assert 0 <= report["labels_equal_share"] <= 1 and report["shadow_errors"] == 0
+    assert 0 < report["abs_delta"]["mean"] <= report["abs_delta"]["p95"] <= report["abs_delta"]["max"] <= 1
+    # The deltas are what the two models say: recompute one row from the stored line.
+    row_live, row_shadow = (
+        stored["predictions"][0]["probabilities"],
+        stored["shadow"]["predictions"][0]["probabilities"],
+    )
+    assert max(abs(row_live[c] - row_shadow[c]) for c in row_live) <= report["abs_delta"]["max"]
+    bad = requests.get(f"{predictor_api}/models/{name}/shadow-report", params={"since": "yesterday"}, timeout=10)
+    assert bad.status_code == 400 and "ISO 8601" in bad.json()["error"]["message"]
+
+
+def test_a_model_without_live_is_404_until_one_is_promoted(predictor_api, store, unique):
+    name = f"nolive-{unique}"
+    version = train_version(store, name, live=False)
+    payload = {"records": _recs()}
+    resp = predict(predictor_api, name, json=payload)
+    assert resp.status_code == 404 and "no alias 'live'" in resp.json()["error"]["message"]
+    assert predict(predictor_api, name, json=payload, params={"version": version}).status_code == 200
+    store.move_alias(name, LIVE, version, {"source": "test"}, "promoted")
+    assert predict(predictor_api, name, json=payload).json()["model_version"] == version
 
 
 @pytest.mark.parametrize(
@@ -306,6 +372,11 @@ def test_batch_pins_a_version_from_metadata(user, aws, settings, store, predicto
     path = scoring_file(tmp_path / "in.csv", 20)
     record = drop_and_wait(user, settings, f"{name}/x.csv", path.read_bytes(), model_version=old)
     assert record["state"] == "succeeded" and record["model_version"] == old
+    store.move_alias(name, "canary", old, {"source": "test"}, "test")
+    by_alias = drop_and_wait(user, settings, f"{name}/y.csv", path.read_bytes(), alias="canary")
+    assert by_alias["state"] == "succeeded" and by_alias["model_version"] == old
+    by_live = drop_and_wait(user, settings, f"{name}/z.csv", path.read_bytes())
+    assert by_live["state"] == "succeeded" and by_live["model_version"] != old  # control: live is the newer one
 
 
 def test_explanations_online_and_in_batch_sum_to_the_margin(user, predictor_api, aws, settings, model,

@@ -93,32 +93,110 @@ def test_http_training_returns_version_and_metrics(trainer_api, store, unique):
     assert job["state"] == "succeeded" and job["model_version"] == body["version"]
 
 
-def test_versions_are_listed_newest_first_and_rollback_pins_the_old_model(trainer_api, store, unique):
+def test_versions_are_listed_newest_first_and_rollback_moves_live_back(trainer_api, store, unique):
     model = f"roll-{unique}"
     first = train_csv(trainer_api, model, params='{"max_depth": 2}').json()
-    second = train_csv(trainer_api, model, params='{"max_depth": 5}').json()
+    second = train_csv(trainer_api, model, params='{"max_depth": 5}', promote="always").json()
+    assert first["promotion"]["promoted"] and first["promotion"]["reason"] == "no live version yet"
+    assert second["promotion"] == {"promoted": True, "alias": "live", "reason": "promote=always",
+                                   "live_version": first["version"]}  # fmt: skip
 
     listed = requests.get(f"{trainer_api}/models/{model}/versions", timeout=5).json()["versions"]
     assert [v["version"] for v in listed] == [second["version"], first["version"]]
     assert listed[0]["is_latest"] and not listed[1]["is_latest"]
+    assert listed[0]["aliases"] == ["candidate", "live"] and listed[1]["aliases"] == []
     assert listed[1]["metrics"] == first["metrics"]
 
     detail = requests.get(f"{trainer_api}/models/{model}/versions/{first['version']}", timeout=5).json()
     assert detail["params"]["max_depth"] == 2 and detail["is_latest"] is False
     assert {f["name"]: f["type"] for f in detail["features"]}["contract"] == "categorical"
 
-    resp = requests.post(f"{trainer_api}/models/{model}/rollback", json={"version": first["version"]}, timeout=10)
-    assert resp.status_code == 201, resp.text
+    resp = requests.post(f"{trainer_api}/models/{model}/rollback", timeout=10)  # one move back
+    assert resp.status_code == 200, resp.text
     rolled = resp.json()
-    assert rolled["rolled_back_from"] == first["version"]
+    assert (rolled["version"], rolled["previous_version"]) == (first["version"], second["version"])
     listed = requests.get(f"{trainer_api}/models/{model}/versions", timeout=5).json()["versions"]
-    assert [v["version"] for v in listed] == [rolled["version"], second["version"], first["version"]]
-    assert listed[0]["rolled_back_from"] == first["version"]
-    assert store.load(model).metadata["params"]["max_depth"] == 2  # latest is the old model again
+    assert [v["version"] for v in listed] == [second["version"], first["version"]]  # no copy, no new version
+    assert store.load(model).metadata["params"]["max_depth"] == 2  # live is the old model again
     assert store.load(model, second["version"]).metadata["params"]["max_depth"] == 5  # still pinnable
+    again = requests.post(f"{trainer_api}/models/{model}/rollback", json={"version": second["version"]}, timeout=10)
+    assert again.status_code == 200 and again.json()["version"] == second["version"]
+    missing = requests.post(f"{trainer_api}/models/{model}/rollback", json={"version": "nope"}, timeout=10)
+    assert missing.status_code == 404 and "no version" in missing.json()["error"]["message"]
 
-    models = {m["model"] for m in requests.get(f"{trainer_api}/models", timeout=5).json()["models"]}
-    assert model in models
+    models = {m["model"]: m for m in requests.get(f"{trainer_api}/models", timeout=5).json()["models"]}
+    assert models[model]["live_version"] == second["version"]
+
+
+def corrupted(body: bytes) -> bytes:
+    """The sample with its labels flipped: a dataset a broken pipeline could upload."""
+    frame = pd.read_csv(io.BytesIO(body))
+    frame["churned"] = 1 - frame["churned"]
+    return frame.to_csv(index=False).encode()
+
+
+def test_the_gate_holds_back_a_model_trained_on_broken_labels(trainer_api, statuses, store, unique):
+    model = f"gate-{unique}"
+    good = train_csv(trainer_api, model).json()
+    assert good["promotion"]["promoted"], good
+    same = train_csv(trainer_api, model).json()  # the same data: the same model, no worse (positive control)
+    assert same["promotion"]["promoted"], same["promotion"]
+    assert {s["set"] for s in same["promotion"]["sets"]} == {"candidate_holdout", "live_reference"}
+
+    bad = train_csv(trainer_api, model, body=corrupted(SAMPLE)).json()
+    promotion = bad["promotion"]
+    assert promotion["promoted"] is False and promotion["metric"] == "auc", promotion
+    assert "worse than live on the live reference set" in promotion["reason"], promotion
+    sets = {s["set"]: s for s in promotion["sets"]}
+    # On its own (flipped) holdout the broken model looks better than live; on live's rows it is far worse.
+    assert sets["candidate_holdout"]["candidate"] > sets["candidate_holdout"]["live"]
+    assert sets["live_reference"]["candidate"] < 0.5 < sets["live_reference"]["live"]
+    assert statuses.get(bad["job_id"])["promotion"] == promotion  # the job status carries it too
+
+    aliases = requests.get(f"{trainer_api}/models/{model}/aliases", timeout=5).json()["aliases"]
+    assert aliases == {"candidate": bad["version"], "live": same["version"]}
+    assert store.load(model).version == same["version"]
+
+    # Promote by hand, see it in the history, roll back.
+    moved = requests.put(
+        f"{trainer_api}/models/{model}/aliases/live", json={"version": bad["version"], "reason": "trust me"}, timeout=10
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["previous_version"] == same["version"] and moved.json()["by"]["request_id"]
+    history = requests.get(f"{trainer_api}/models/{model}/aliases/live/history", timeout=5).json()["history"]
+    assert [h["version"] for h in history] == [bad["version"], same["version"], good["version"]]
+    assert history[0]["reason"] == "trust me" and history[1]["by"]["job_id"] == same["job_id"]
+    back = requests.post(f"{trainer_api}/models/{model}/rollback", timeout=10).json()
+    assert back["version"] == same["version"]
+
+    never = train_csv(trainer_api, model, promote="never").json()["promotion"]
+    assert never["promoted"] is False and "never" in never["reason"]
+    always = train_csv(trainer_api, model, body=corrupted(SAMPLE), promote="always").json()
+    assert always["promotion"]["promoted"] is True
+    assert store.aliases.version_of(model, "live") == always["version"]
+
+
+def test_alias_routes_refuse_what_they_cannot_do(trainer_api, unique):
+    model = f"alias-{unique}"
+    first = train_csv(trainer_api, model).json()
+    cases = [
+        (requests.put, f"/models/{model}/aliases/Live", {"version": first["version"]}, 400, "invalid alias"),
+        (requests.put, f"/models/{model}/aliases/canary", {}, 400, '"version"'),
+        (requests.put, f"/models/{model}/aliases/canary", {"version": "nope"}, 404, "no version"),
+        (requests.delete, f"/models/{model}/aliases/live", None, 409, "cannot be removed"),
+        (requests.delete, f"/models/{model}/aliases/canary", None, 404, "no alias"),
+        (requests.get, f"/models/{model}/aliases/canary/history", None, 404, "no alias"),
+        (requests.get, f"/models/nobody-{unique}/aliases", None, 404, "no model"),
+    ]
+    for call, path, body, status, mentions in cases:
+        resp = call(f"{trainer_api}{path}", json=body, timeout=10)
+        assert resp.status_code == status and mentions in resp.json()["error"]["message"], (path, resp.text)
+    # positive control: the same canary alias set, listed, removed, its history kept
+    ok = requests.put(f"{trainer_api}/models/{model}/aliases/canary", json={"version": first["version"]}, timeout=10)
+    assert ok.status_code == 200, ok.text
+    assert requests.delete(f"{trainer_api}/models/{model}/aliases/canary", timeout=10).status_code == 200
+    history = requests.get(f"{trainer_api}/models/{model}/aliases/canary/history", timeout=5).json()["history"]
+    assert [h["version"] for h in history] == [None, first["version"]]
 
 
 def test_over_budget_dataset_is_trained_by_the_worker(start_proc, proc_env, trainer_worker, statuses, store, unique):

@@ -70,6 +70,40 @@ def model_key(model: str) -> str:
     return f"{validate_model_name(model)}/{MODEL_OBJECT}"
 
 
+# Aliases: named pointers to model versions (docs/contracts.md, "Aliases and promotion").
+ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+LIVE, CANDIDATE, SHADOW = "live", "candidate", "shadow"
+
+
+def validate_alias(alias: str) -> str:
+    """Return the alias name if valid, else raise InvalidInput."""
+    if not isinstance(alias, str) or not ALIAS_RE.match(alias):
+        raise InvalidInput(
+            f"invalid alias {alias!r}: use 1-32 of a-z, 0-9, '_' and '-', starting with a letter",
+            {"alias": alias if isinstance(alias, str) else None, "pattern": ALIAS_RE.pattern},
+        )
+    return alias
+
+
+def aliases_prefix(model: str) -> str:
+    return f"{validate_model_name(model)}/aliases/"
+
+
+def alias_key(model: str, alias: str) -> str:
+    """One alias: a small versioned JSON object; its S3 versions are the alias's history."""
+    return f"{aliases_prefix(model)}{validate_alias(alias)}.json"
+
+
+def reference_key(model: str, job_id: str) -> str:
+    """The reference set (holdout rows) of the version a training job wrote, beside its artifact."""
+    return f"{validate_model_name(model)}/reference/{job_id}.parquet"
+
+
+def online_day_prefix(model: str, day: datetime) -> str:
+    """The online predictions of one model and day (see online_log_key)."""
+    return f"online/{model}/dt={day:%Y-%m-%d}/"
+
+
 def status_key(job_id: str) -> str:
     return f"{JOBS_PREFIX}{job_id}.json"
 
@@ -81,7 +115,7 @@ def dead_key(job_id: str) -> str:
 
 def online_log_key(model: str, at: datetime, object_id: str) -> str:
     """One group of online predictions (JSON lines), Hive-partitioned by day and hour for analysis."""
-    return f"online/{model}/dt={at:%Y-%m-%d}/hour={at:%H}/{object_id}.jsonl"
+    return f"{online_day_prefix(model, at)}hour={at:%H}/{object_id}.jsonl"
 
 
 def online_prediction_key(model: str, prediction_id: str, at: datetime) -> str:

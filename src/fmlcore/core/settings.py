@@ -105,7 +105,25 @@ class Settings:
     # Models.
     model_cache_size: int = _env("FML_MODEL_CACHE_SIZE", "boosters kept in memory per process (LRU)", 8, int)
     model_latest_ttl: float = _env(
-        "FML_MODEL_LATEST_TTL", "seconds before the latest model version is re-checked", 5.0, float
+        "FML_MODEL_LATEST_TTL",
+        "seconds between re-reads of the aliases a process serves (a moved alias reaches every process within this)",
+        5.0,
+        float,
+    )
+    reference_max_rows: int = _env(
+        "FML_REFERENCE_MAX_ROWS",
+        "holdout rows kept beside each model version as its reference set for the promotion gate (seeded sample)",
+        10_000,
+        int,
+    )
+    shadow_fraction: float = _env(
+        "FML_SHADOW_FRACTION", "share of online requests also scored by the `shadow` alias, when it exists", 1.0, float
+    )
+    shadow_report_max_objects: int = _env(
+        "FML_SHADOW_REPORT_MAX_OBJECTS",
+        "online prediction objects a shadow report reads at most (newest first; the report says when it stopped)",
+        2_000,
+        int,
     )
 
     # HTTP services (gunicorn reads these through its config module).

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +21,7 @@ from botocore.exceptions import ClientError
 from fmlcore.core.aws import is_not_found
 from fmlcore.core.errors import InvalidInput
 from fmlcore.core.layout import validate_model_name
+from fmlcore.core.times import isoformat, utcnow
 from fmlcore.jobs.options import OPTION_KEYS
 
 KINDS = ("train", "predict")
@@ -29,14 +29,6 @@ SOURCES = ("s3", "api")
 SCHEMA_VERSION = 1
 
 # Options a job may carry, by kind (declared in fmlcore.jobs.options); anything else is rejected.
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def isoformat(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def job_id_for(kind: str, bucket: str, key: str, version_id: str | None) -> str:

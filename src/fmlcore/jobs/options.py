@@ -25,10 +25,12 @@ STRING, INTEGER, NUMBER, OBJECT, LIST, BOOL = "string", "integer", "number", "ob
 
 
 def _option(help: str, default: Any = None, type: str = STRING, low: float | None = None,
-            high: float | None = None, shown_default: str | None = None):  # fmt: skip
-    """Declare an option: its meaning, default, type and (for numbers) inclusive bounds."""
+            high: float | None = None, shown_default: str | None = None,
+            choices: tuple[str, ...] | None = None):  # fmt: skip
+    """Declare an option: its meaning, default, type, (for numbers) inclusive bounds and (for
+    strings) the values it may take."""
     kwargs = {"default_factory": tuple} if default == () else {"default": default}
-    meta = {"help": help, "type": type, "low": low, "high": high, "shown_default": shown_default}
+    meta = {"help": help, "type": type, "low": low, "high": high, "shown_default": shown_default, "choices": choices}
     return field(metadata=meta, **kwargs)
 
 
@@ -38,6 +40,12 @@ PARAMS_HELP = (
     "0-1), `tree_method` hist/approx/auto, `device` cpu; `nthread`, `num_class`, `updater`, `process_type` are "
     "the platform's; unknown names are rejected"
 )
+
+
+PROMOTE_MODES = ("gate", "always", "never")
+# Each metric the gate can compare, and whether higher is better.
+PROMOTE_METRICS = ("auc", "logloss", "accuracy", "rmse", "mae", "r2")
+HIGHER_IS_BETTER = frozenset({"auc", "accuracy", "r2"})
 
 
 @dataclass(frozen=True)
@@ -58,11 +66,26 @@ class TrainJobOptions:
         LIST,
         shown_default="none",
     )
+    promote: str = _option(
+        "`gate`: the new version becomes `live` if no worse than the live one on both reference sets (its "
+        "holdout and live's); `always`; `never` (it stays a `candidate`)",
+        "gate",
+        choices=PROMOTE_MODES,
+    )
+    promote_metric: str | None = _option(
+        "the metric the gate compares",
+        choices=PROMOTE_METRICS,
+        shown_default="`auc` (binary), `logloss` (multiclass), `rmse` (regression)",
+    )
+    promote_tolerance: float = _option(
+        "how much worse than live the candidate may score and still be promoted", 0.0, NUMBER, 0, 1_000_000
+    )
 
 
 @dataclass(frozen=True)
 class PredictJobOptions:
-    model_version: str | None = _option("pin a model version (S3 VersionId)", shown_default="latest")
+    model_version: str | None = _option("score with this model version (S3 VersionId)", shown_default="alias `live`")
+    alias: str | None = _option("score with the version this alias points at", shown_default="`live`")
     explain: bool = _option(
         "add `contribution_<feature>` and `contribution_bias` columns (multiclass: `contribution_<class>_<feature>`): "
         "exact TreeSHAP in margin space",
@@ -163,6 +186,11 @@ def _check(name: str, meta: dict[str, Any], value: Any) -> Any:
         return tuple(str(c) for c in items)
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be a string, not {value!r}", {"option": name})
+    if meta["choices"] and value not in meta["choices"]:
+        raise InvalidInput(
+            f"{name} must be one of {', '.join(meta['choices'])}, not {value!r}",
+            {"option": name, "allowed": list(meta["choices"])},
+        )
     return value
 
 
@@ -191,6 +219,8 @@ def openapi_properties(kind: str) -> dict[str, dict[str, Any]]:
                       "description": meta["help"]}  # fmt: skip
         if meta["low"] is not None:
             schema |= {"minimum": meta["low"], "maximum": meta["high"]}
+        if meta["choices"]:
+            schema["enum"] = list(meta["choices"])
         default = _default(f)
         if default not in (None, ()):
             schema["default"] = default
@@ -205,6 +235,8 @@ def markdown_table() -> str:
         for name, f in _fields(kind).items():
             meta = f.metadata
             bounds = f" ({meta['low']:g} to {meta['high']:g})" if meta["low"] is not None else ""
+            if meta["choices"]:
+                bounds = " (" + ", ".join(f"`{c}`" for c in meta["choices"]) + ")"
             shown = meta["shown_default"] or f"`{_default(f)}`"
             rows.append(f"| {kind} | `{name}` | {meta['help']}{bounds} | {shown} |")
     return "\n".join(rows) + "\n"

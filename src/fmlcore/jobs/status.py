@@ -19,7 +19,8 @@ from botocore.exceptions import ClientError
 from fmlcore.core.aws import is_not_found
 from fmlcore.core.errors import NotFound
 from fmlcore.core.layout import dead_key, status_key
-from fmlcore.jobs.message import JobMessage, isoformat, utcnow
+from fmlcore.core.times import isoformat, utcnow
+from fmlcore.jobs.message import JobMessage
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 DEAD_LETTERED = "dead_lettered"
@@ -45,7 +46,7 @@ class InvalidTransition(ValueError):
 
 
 # Fields a record always has, in the JSON a user reads (`GET /training-jobs/<id>`, `GET /jobs/<id>`).
-_OPTIONAL = ("last_error", "result")  # written only once they have a value
+_OPTIONAL = ("last_error", "result", "promotion")  # written only once they have a value
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class JobRecord:
     error: dict[str, Any] | None = None
     last_error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
+    promotion: dict[str, Any] | None = None  # training: whether the new version became `live`, and why
     history: tuple[dict[str, Any], ...] = ()
 
     @classmethod

@@ -25,7 +25,8 @@ ERROR = {
 def error_responses(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad input: the message names the problem",
-        404: "No such model, version, job or prediction",
+        404: "No such model, version, alias, job or prediction",
+        409: "Clashes with the current state (an alias moved meanwhile, removing `live`, nothing to roll back to)",
         413: "Body over the size limit",
         415: "Unsupported content type",
     }

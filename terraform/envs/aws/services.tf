@@ -11,6 +11,10 @@ locals {
         "GET /models",
         "GET /models/{model}/versions",
         "GET /models/{model}/versions/{version}",
+        "GET /models/{model}/aliases",
+        "PUT /models/{model}/aliases/{alias}",
+        "DELETE /models/{model}/aliases/{alias}",
+        "GET /models/{model}/aliases/{alias}/history",
         "POST /models/{model}/rollback",
         "GET /training-jobs/{job_id}",
       ]
@@ -19,6 +23,7 @@ locals {
       port = 8080
       routes = [
         "POST /models/{model}/predict",
+        "GET /models/{model}/shadow-report",
         "GET /predictions/{prediction_id}",
         "GET /prediction-jobs/{job_id}",
       ]

@@ -19,22 +19,25 @@ locals {
   predictions = var.bucket_arns.predictions
 
   # Statements shared by several roles. Object ARNs follow the bucket layout of
-  # docs/contracts.md: <model>/model.ubj, _jobs/ (status records and leases), _api/ uploads,
+  # docs/contracts.md: <model>/model.ubj, <model>/aliases/ (which version serves),
+  # <model>/reference/ (each version's holdout rows), _jobs/ (status records and leases), _api/ uploads,
   # online/ and batch/ predictions. ListBucket turns a missing key into 404 instead of 403
   # (the code tells "not found" from "forbidden") and answers /ready's HeadBucket.
   read_models_for_training = [
     { sid = "ReadModelsAndJobs", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.models}/*"] },
-    { sid = "WriteModelsAndJobs", actions = ["s3:PutObject"], resources = ["${local.models}/*/model.ubj", "${local.models}/_jobs/*"] },
+    { sid = "WriteModelsAndJobs", actions = ["s3:PutObject"], resources = ["${local.models}/*/model.ubj", "${local.models}/*/aliases/*", "${local.models}/*/reference/*", "${local.models}/_jobs/*"] },
     { sid = "ListModelVersions", actions = ["s3:ListBucket", "s3:ListBucketVersions"], resources = [local.models] },
   ]
   read_datasets = [
     { sid = "ReadDatasets", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.datasets}/*"] },
     { sid = "ListDatasets", actions = ["s3:ListBucket"], resources = [local.datasets] },
   ]
-  # Scoring loads one version (the latest by HeadObject, or a pinned one): it never lists
-  # versions (the IAM coverage report showed ListBucketVersions unused here; removed).
+  # Scoring loads one version (the one an alias names, or a pinned one): it reads alias objects
+  # and model versions, never lists versions (the IAM coverage report showed
+  # ListBucketVersions unused here; removed).
   read_models_for_scoring = [
     { sid = "ReadModels", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.models}/*/model.ubj"] },
+    { sid = "ReadAliases", actions = ["s3:GetObject"], resources = ["${local.models}/*/aliases/*"] },
     { sid = "ListModels", actions = ["s3:ListBucket"], resources = [local.models] },
   ]
   consume = {
@@ -50,9 +53,11 @@ locals {
 
   # One role per service, worker and function, each with what its flow needs and nothing more.
   statements = {
-    # Trains within the request or enqueues (202); lists, describes and rolls back models.
+    # Trains within the request or enqueues (202); lists and describes models, moves and
+    # removes aliases (rollback is moving `live`).
     trainer_api = concat(local.read_datasets, local.read_models_for_training, [
       { sid = "UploadDatasets", actions = ["s3:PutObject"], resources = ["${local.datasets}/_api/*"] },
+      { sid = "RemoveAliases", actions = ["s3:DeleteObject"], resources = ["${local.models}/*/aliases/*"] },
       { sid = "EnqueueTraining", actions = ["sqs:SendMessage"], resources = [var.train_queue_arn] },
     ], local.kms)
 
@@ -62,7 +67,8 @@ locals {
       { sid = "ReleaseLeases", actions = ["s3:DeleteObject"], resources = ["${local.models}/_jobs/*"] },
     ], local.kms)
 
-    # Scores request bodies and stores each prediction; reads batch job status records.
+    # Scores request bodies and stores each prediction; reads batch job status records; lists
+    # and reads the online predictions for the shadow report.
     predictor_api = concat(local.read_models_for_scoring, [
       { sid = "WriteOnlinePredictions", actions = ["s3:PutObject"], resources = ["${local.predictions}/online/*"] },
       { sid = "ReadPredictionsAndJobs", actions = ["s3:GetObject"], resources = ["${local.predictions}/online/*", "${local.predictions}/_jobs/*"] },

@@ -23,8 +23,7 @@ def model(target: str, frame: pd.DataFrame, **options) -> LoadedModel:
     opts = TrainOptions.from_job({"target": target, "num_boost_round": 20, **options})
     trained = train(prepare(frame, opts), opts, nthread=1)
     store = ModelStore(VersionedS3(), "models", latest_ttl_seconds=0, nthread=1)
-    store.save("m", trained.booster, trained.metadata)
-    return store.load("m")
+    return store.load("m", store.save("m", trained.booster, trained.metadata))
 
 
 def records(frame: pd.DataFrame, target: str, n: int = 25) -> list[dict]:

@@ -51,8 +51,7 @@ def loaded() -> LoadedModel:
     opts = TrainOptions.from_job({"target": "churned", "num_boost_round": 30})
     trained = train(prepare(SAMPLE, opts), opts, nthread=1)
     store = ModelStore(VersionedS3(), "models", latest_ttl_seconds=0, nthread=1)
-    store.save("churn", trained.booster, trained.metadata)
-    loaded = store.load("churn")
+    loaded = store.load("churn", store.save("churn", trained.booster, trained.metadata))
     assert loaded.schema.names == FEATURES and loaded.schema.types == ["float", "float", "float", "c", "c", "c"]
     return loaded
 

@@ -45,7 +45,7 @@ run "one_least_privilege_role_per_workload" {
       enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
       predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"]
       predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
-      trainer_api      = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
+      trainer_api      = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
       trainer_worker   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
       user             = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject"]
     })
@@ -75,9 +75,20 @@ run "one_least_privilege_role_per_workload" {
 
   assert {
     condition = toset(flatten([for s in local.statements.trainer_api : s.resources if contains(s.actions, "s3:PutObject")])) == toset([
-      "arn:aws:s3:::fml-test-datasets/_api/*", "arn:aws:s3:::fml-test-models/*/model.ubj", "arn:aws:s3:::fml-test-models/_jobs/*",
+      "arn:aws:s3:::fml-test-datasets/_api/*", "arn:aws:s3:::fml-test-models/*/model.ubj", "arn:aws:s3:::fml-test-models/*/aliases/*",
+      "arn:aws:s3:::fml-test-models/*/reference/*", "arn:aws:s3:::fml-test-models/_jobs/*",
     ])
-    error_message = "The trainer API may write API uploads, models and job records only."
+    error_message = "The trainer API may write API uploads, models, aliases, reference sets and job records only."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements.trainer_api : s.resources if contains(s.actions, "s3:DeleteObject")])) == toset(["arn:aws:s3:::fml-test-models/*/aliases/*"])
+    error_message = "The trainer API deletes alias objects only (DELETE /models/<m>/aliases/<a>); model versions are never deleted."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in local.statements.predictor_api : s.resources if contains(s.actions, "s3:GetObject")])) == toset(["arn:aws:s3:::fml-test-models/*/model.ubj", "arn:aws:s3:::fml-test-models/*/aliases/*", "arn:aws:s3:::fml-test-predictions/online/*", "arn:aws:s3:::fml-test-predictions/_jobs/*"])
+    error_message = "The predictor reads model versions, the aliases that choose them, online predictions (and the shadow report) and job records."
   }
 
   assert {
