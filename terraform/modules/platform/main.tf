@@ -59,7 +59,10 @@ module "storage" {
   name                               = "${local.name}-${each.key}"
   force_destroy                      = var.force_destroy
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
-  kms_key_arn                        = var.kms_key_arn
+  # A live alias may point at a noncurrent model version, and alias histories are the audit
+  # trail: in the models bucket only job records (_jobs/) expire.
+  noncurrent_version_expiration_prefix = each.key == "models" ? "_jobs/" : ""
+  kms_key_arn                          = var.kms_key_arn
 
   tags = local.tags
 }

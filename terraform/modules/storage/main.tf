@@ -84,7 +84,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     id     = "expire-noncurrent-versions"
     status = "Enabled"
 
-    filter {}
+    filter {
+      prefix = var.noncurrent_version_expiration_prefix
+    }
 
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_version_expiration_days

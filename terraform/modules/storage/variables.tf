@@ -20,6 +20,12 @@ variable "noncurrent_version_expiration_days" {
   }
 }
 
+variable "noncurrent_version_expiration_prefix" {
+  description = "Key prefix whose noncurrent versions expire (\"\" = the whole bucket). The models bucket keeps every model version and alias history: only its _jobs/ prefix expires."
+  type        = string
+  default     = ""
+}
+
 variable "kms_key_arn" {
   description = "ARN of a KMS key for SSE-KMS; null uses S3-managed keys (SSE-S3, AES256)."
   type        = string

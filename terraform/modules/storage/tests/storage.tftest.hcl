@@ -99,6 +99,19 @@ run "kms_key_uses_sse_kms" {
   }
 }
 
+run "noncurrent_expiry_limited_to_a_prefix" {
+  command = plan
+
+  variables {
+    noncurrent_version_expiration_prefix = "_jobs/"
+  }
+
+  assert {
+    condition     = one(one(aws_s3_bucket_lifecycle_configuration.this.rule).filter).prefix == "_jobs/"
+    error_message = "Only the given prefix's noncurrent versions may expire."
+  }
+}
+
 run "rejects_zero_expiration_days" {
   command = plan
 
