@@ -188,7 +188,8 @@ class Prepared:
     objective: str
     classes: list[Any] | None
     rows_dropped: int
-    rows: pd.DataFrame  # the kept rows as given (features and target), for the reference set
+    rows: pd.DataFrame  # the kept rows as given (not a copy), for the reference set
+    target: str
 
 
 def prepare(frame: pd.DataFrame, opts: TrainOptions) -> Prepared:
@@ -215,8 +216,7 @@ def prepare(frame: pd.DataFrame, opts: TrainOptions) -> Prepared:
     schema = FeatureSchema.fit(features)
     objective = opts.objective or infer_objective(target)
     label, classes = encode_label(target, objective)
-    rows = frame[[*schema.names, opts.target]]
-    return Prepared(schema.encode(features), label, schema, objective, classes, dropped, rows)
+    return Prepared(schema.encode(features), label, schema, objective, classes, dropped, frame, opts.target)
 
 
 def infer_objective(target: pd.Series) -> str:
@@ -272,7 +272,7 @@ def reference_set(prepared: Prepared, valid_idx: np.ndarray, max_rows: int, seed
     sample of `max_rows` of them, in their original order. Text columns are stored as text."""
     if len(valid_idx) > max_rows:
         valid_idx = np.sort(np.random.default_rng(seed).choice(valid_idx, size=max_rows, replace=False))
-    rows = prepared.rows.iloc[valid_idx].reset_index(drop=True)
+    rows = prepared.rows.iloc[valid_idx][[*prepared.schema.names, prepared.target]].reset_index(drop=True)
     for name in rows.columns:
         if rows[name].dtype == object:
             rows[name] = rows[name].astype("string")
