@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from fmlcore.core.layout import LIVE
 from fmlcore.jobs.message import job_id_for
 from fmlcore.ml.model_store import ModelStore
 from tests.status_records import StatusRecords
@@ -76,7 +77,8 @@ def test_dead_lettered_job_succeeds_after_redrive(aws, settings, start_proc, pro
     models = ModelStore(aws.s3, settings.models_bucket)
     statuses = StatusRecords(aws.s3, settings.predictions_bucket)
     model = f"redrive-{unique}"
-    aws.s3.put_object(Bucket=settings.models_bucket, Key=f"{model}/model.ubj", Body=b"not a model")  # the cause
+    broken = aws.s3.put_object(Bucket=settings.models_bucket, Key=f"{model}/model.ubj", Body=b"not a model")
+    models.move_alias(model, LIVE, broken["VersionId"], {"source": "test"}, "the cause: live is a broken artifact")
     start_worker(start_proc, proc_env, "predictor", f"predictor-redrive-{unique}")
     key = f"{model}/x.csv"
     version = aws.s3.put_object(Bucket=settings.inference_bucket, Key=key, Body=csv_bytes(50, True, 41, tmp_path))[
