@@ -43,12 +43,12 @@ run "defaults_use_sse_s3" {
   }
 
   assert {
-    condition     = one(one(aws_s3_bucket_lifecycle_configuration.this.rule).noncurrent_version_expiration).noncurrent_days == 30
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r if r.id == "expire-noncurrent-versions"][0].noncurrent_version_expiration).noncurrent_days == 30
     error_message = "Noncurrent versions must expire after the default 30 days."
   }
 
   assert {
-    condition     = one(one(aws_s3_bucket_lifecycle_configuration.this.rule).abort_incomplete_multipart_upload).days_after_initiation == 7
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r if r.id == "abort-incomplete-multipart-uploads"][0].abort_incomplete_multipart_upload).days_after_initiation == 7
     error_message = "Incomplete multipart uploads must be aborted after 7 days."
   }
 }
@@ -94,7 +94,7 @@ run "kms_key_uses_sse_kms" {
   }
 
   assert {
-    condition     = one(one(aws_s3_bucket_lifecycle_configuration.this.rule).noncurrent_version_expiration).noncurrent_days == 7
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r if r.id == "expire-noncurrent-versions"][0].noncurrent_version_expiration).noncurrent_days == 7
     error_message = "Noncurrent expiration days must follow the variable."
   }
 }
@@ -107,7 +107,7 @@ run "noncurrent_expiry_limited_to_a_prefix" {
   }
 
   assert {
-    condition     = one(one(aws_s3_bucket_lifecycle_configuration.this.rule).filter).prefix == "_jobs/"
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r if r.id == "expire-noncurrent-versions"][0].filter).prefix == "_jobs/"
     error_message = "Only the given prefix's noncurrent versions may expire."
   }
 }
