@@ -6,7 +6,9 @@ check every call in every root and module at once:
 - every argument given to a module is a variable the module declares,
 - every variable the module declares without a default is given,
 - every `module.<name>.<output>` read in the calling directory (its .tf files and its
-  tests/*.tftest.hcl) names an output the module declares,
+  tests/*.tftest.hcl) names an output the module declares (the `target` of a test's
+  override_resource/override_data/override_module block is a resource address, not an output:
+  only its module is checked),
 - every variable of every module and env root has a type and a description,
 - every module has the four-file layout and a mocked `terraform test`.
 """
@@ -111,6 +113,27 @@ def module_references(text: str) -> Iterator[tuple[str, str | None]]:
         yield match.group(1), output.group(0) if output else None
 
 
+# terraform test blocks whose `target` is an address (module.<name>.<type>.<name>), not a read.
+OVERRIDE_BLOCKS = frozenset({"override_resource", "override_data", "override_module"})
+
+
+def split_override_targets(value: Any) -> tuple[Any, list[str]]:
+    """The document without the `target` of its override blocks (at any depth), and those targets."""
+    targets: list[str] = []
+
+    def strip(item: Any, key: str | None = None) -> Any:
+        if isinstance(item, dict):
+            if key in OVERRIDE_BLOCKS and isinstance(item.get("target"), str):
+                targets.append(item["target"])
+                item = {k: v for k, v in item.items() if k != "target"}
+            return {k: strip(v, k) for k, v in item.items()}
+        if isinstance(item, list):
+            return [strip(v, key) for v in item]
+        return item
+
+    return strip(value), targets
+
+
 def referencing_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.tf")) + sorted(directory.glob("tests/*.tftest.hcl"))
 
@@ -130,7 +153,11 @@ def test_the_tree_is_found_and_parsed():
     names = {(c.caller.relative_to(TERRAFORM).as_posix(), c.name) for c in CALLS}
     assert {("envs/local", "platform"), ("envs/aws", "platform"), ("modules/platform", "iam")} <= names
     assert {("modules/platform", "storage"), ("modules/platform", "queue"), ("modules/platform", "s3_trigger")} <= names
-    assert {("envs/aws", m) for m in ("network", "ecs_cluster", "ecr", "alb", "api_gateway", "api", "worker")} <= names
+    assert {
+        ("envs/aws", m)
+        for m in ("network", "ecs_cluster", "ecr", "alb", "api_gateway", "api", "worker", "dask_cluster")
+    } <= names
+    assert {("modules/dask_cluster", "scheduler"), ("modules/dask_cluster", "worker")} <= names
     assert {d.name for d in MODULE_DIRS} >= {"storage", "queue", "s3_trigger", "network", "ecs_service", "iam"}
 
 
@@ -180,13 +207,20 @@ def test_every_referenced_module_output_exists(directory):
     targets = {c.name: c.target for c in CALLS if c.caller == directory}
     problems = []
     for path in referencing_files(directory):
-        for text in strings(parse(path)):
+        where = path.relative_to(TERRAFORM)
+        document, override_targets = split_override_targets(parse(path))
+        for text in strings(document):
             for module, output in module_references(text):
-                where = path.relative_to(TERRAFORM)
                 if module not in targets:
                     problems.append(f"{where}: module.{module} is not called in {directory.relative_to(TERRAFORM)}")
                 elif output is not None and output not in outputs(targets[module]):
                     problems.append(f"{where}: module.{module}.{output} is not an output of {targets[module].name}")
+        for text in override_targets:
+            for module, _ in module_references(text):
+                if module not in targets:
+                    problems.append(
+                        f"{where}: override target in module.{module}, which {directory.relative_to(TERRAFORM)} does not call"
+                    )
     assert not problems, "\n".join(sorted(set(problems)))
 
 
@@ -235,6 +269,23 @@ def test_every_module_has_the_four_files_and_a_mocked_test(directory):
 )
 def test_module_references_are_read_from_expressions(text, expected):
     assert list(module_references(text)) == expected
+
+
+def test_override_targets_are_addresses_not_output_reads():
+    document = {
+        "override_resource": [{"target": "${module.scheduler.aws_security_group.this}", "values": {"id": "sg-1"}}],
+        "run": [
+            {
+                "x": {
+                    "override_resource": [{"target": "${module.worker.aws_security_group.this}"}],
+                    "assert": ["${module.worker.name}"],
+                }
+            }
+        ],
+    }
+    stripped, targets = split_override_targets(document)
+    assert targets == ["${module.scheduler.aws_security_group.this}", "${module.worker.aws_security_group.this}"]
+    assert [ref for text in strings(stripped) for ref in module_references(text)] == [("worker", "name")]
 
 
 # ---------------------------------------------------------------------------- callers of envs/local

@@ -40,5 +40,12 @@ module "platform" {
   visibility_timeout_seconds = var.worker_visibility_timeout_seconds
   log_retention_days         = var.log_retention_days
   user_principal_arns        = var.user_principal_arns
-  tags                       = var.tags
+  # The Dask cluster (services.tf): a role for its tasks, and the trainer worker may scale
+  # exactly its two services. Their names come from the module's var.name alone, so the
+  # roles do not wait for (nor depend on) the services.
+  dask_cluster = {
+    cluster_name  = module.ecs_cluster.name
+    service_names = [module.dask_cluster.service_names.scheduler, module.dask_cluster.service_names.worker]
+  }
+  tags = var.tags
 }

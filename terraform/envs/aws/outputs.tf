@@ -39,20 +39,27 @@ output "cluster_name" {
 }
 
 output "ecs_services" {
-  description = "ECS service names: trainer_api, predictor_api, trainer_worker, predictor_worker."
+  description = "ECS service names: trainer_api, predictor_api, trainer_worker, predictor_worker, dask_scheduler, dask_worker."
   value = merge(
     { for name, svc in module.api : "${name}_api" => svc.name },
     { for name, svc in module.worker : "${name}_worker" => svc.name },
+    { for name, svc in module.dask_cluster.service_names : "dask_${name}" => svc },
   )
 }
 
 output "log_groups" {
-  description = "CloudWatch log groups of the services and workers, and of the API's access logs."
+  description = "CloudWatch log groups of the services and workers, of the Dask cluster, and of the API's access logs."
   value = merge(
     { for name, svc in module.api : "${name}_api" => svc.log_group_name },
     { for name, svc in module.worker : "${name}_worker" => svc.log_group_name },
+    { for name, group in module.dask_cluster.log_group_names : "dask_${name}" => group },
     { api_access = module.api_gateway.access_log_group_name },
   )
+}
+
+output "dask_scheduler_address" {
+  description = "Address of the Dask scheduler inside the VPC (tcp://scheduler.<namespace>:8786), the trainer worker's FML_DASK_SCHEDULER; it answers only while the trainer worker has scaled the cluster up."
+  value       = module.dask_cluster.scheduler_address
 }
 
 output "alarm_topic_arn" {

@@ -57,13 +57,38 @@ locals {
   # in memory (a frame and XGBoost's matrix take several times the file: an eighth of the
   # task's memory); the predictor copies a Parquet file to its ephemeral storage (half of it;
   # Fargate gives 20 GiB unless more is asked for).
+  #
+  # The trainer worker is also the Dask client of the Dask cluster (below): it scales the two
+  # services named in FML_DASK_ECS_SERVICES (scheduler first) of FML_DASK_ECS_CLUSTER up for
+  # a job, the workers to FML_DASK_WORKERS tasks, connects to FML_DASK_SCHEDULER, and scales
+  # both back to 0 after.
   worker_env = {
     trainer = merge(local.stack_env, {
       FML_MAX_DATASET_BYTES = tostring(floor(var.workers.trainer.memory * 1048576 / 8))
+      FML_DASK_SCHEDULER    = module.dask_cluster.scheduler_address
+      FML_DASK_ECS_CLUSTER  = module.ecs_cluster.name
+      FML_DASK_ECS_SERVICES = join(",", [module.dask_cluster.service_names.scheduler, module.dask_cluster.service_names.worker])
+      FML_DASK_WORKERS      = tostring(module.dask_cluster.worker_count)
     })
     predictor = merge(local.stack_env, {
       FML_MAX_DATASET_BYTES = tostring(coalesce(var.workers.predictor.ephemeral_storage_gib, 20) * 536870912)
     })
+  }
+
+  # The trainer worker streams datasets to its disk (and may use XGBoost's external memory
+  # there); the predictor copies Parquet files to it.
+  worker_ephemeral_storage_gib = {
+    trainer   = var.trainer_worker_ephemeral_storage_gib
+    predictor = var.workers.predictor.ephemeral_storage_gib
+  }
+
+  # What the Dask scheduler and workers learn: where they run and the datasets bucket they
+  # read partitions from (their role may read nothing else).
+  dask_env = {
+    FML_TARGET          = "aws"
+    AWS_REGION          = var.region
+    FML_LOG_LEVEL       = var.log_level
+    FML_DATASETS_BUCKET = module.platform.buckets.datasets
   }
 
   api_env = {
@@ -84,6 +109,9 @@ module "network" {
   azs                     = local.azs
   nat_gateway             = var.nat_gateway
   flow_log_retention_days = var.log_retention_days
+  # The AWS APIs the tasks call without NAT (S3 has its gateway endpoint): the network
+  # module's defaults, plus ecs for the trainer worker scaling the Dask services.
+  interface_endpoints = ["sqs", "ecr.api", "ecr.dkr", "logs", "sts", "ecs"]
 
   tags = module.platform.tags
 }
@@ -205,7 +233,7 @@ module "worker" {
   log_retention_days = var.log_retention_days
   # On SIGTERM (scale-in, deployment, Spot reclaim) a worker finishes or releases its job.
   stop_timeout_seconds  = 120
-  ephemeral_storage_gib = var.workers[each.key].ephemeral_storage_gib
+  ephemeral_storage_gib = local.worker_ephemeral_storage_gib[each.key]
 
   vpc_id                     = module.network.vpc_id
   subnet_ids                 = module.network.private_subnet_ids
@@ -220,6 +248,38 @@ module "worker" {
       backlog_per_task = var.workers[each.key].backlog_per_task
     }
   }
+
+  tags = module.platform.tags
+}
+
+# ---------------------------------------------------------------------------- distributed training
+# A Dask cluster for the trainer worker's large datasets (xgboost.dask): a scheduler and
+# worker service at 0 tasks at rest, which the trainer worker scales up for a job and back
+# to 0 after (docs/aws.md, "Distributed training (Dask)"). The trainer's image runs both.
+module "dask_cluster" {
+  source = "../../modules/dask_cluster"
+
+  name               = "${module.platform.name}-dask"
+  cluster_name       = module.ecs_cluster.name
+  cluster_arn        = module.ecs_cluster.arn
+  image              = "${module.ecr["trainer"].url}:${var.image_tags.trainer}"
+  execution_role_arn = module.ecs_cluster.execution_role_arn
+  task_role_arn      = module.platform.dask_role_arn
+  environment        = local.dask_env
+  log_retention_days = var.log_retention_days
+
+  vpc_id                    = module.network.vpc_id
+  subnet_ids                = module.network.private_subnet_ids
+  namespace_name            = "dask.${module.platform.name}.internal"
+  client_security_group_ids = [module.worker["trainer"].security_group_id]
+
+  scheduler_cpu                = var.dask.scheduler_cpu
+  scheduler_memory             = var.dask.scheduler_memory
+  worker_cpu                   = var.dask.worker_cpu
+  worker_memory                = var.dask.worker_memory
+  worker_count                 = var.dask.worker_count
+  worker_ephemeral_storage_gib = var.dask.worker_ephemeral_storage_gib
+  worker_spot                  = var.dask.worker_spot
 
   tags = module.platform.tags
 }

@@ -85,15 +85,14 @@ variable "api_services" {
 }
 
 variable "workers" {
-  description = "Size and scaling of the two queue workers: task cpu/memory, max tasks (min is 0), jobs per task the backlog policy aims at, Fargate Spot or not, extra ephemeral storage."
+  description = "Size and scaling of the two queue workers: task cpu/memory, max tasks (min is 0), jobs per task the backlog policy aims at, Fargate Spot or not, and the predictor's extra ephemeral storage (the trainer's is trainer_worker_ephemeral_storage_gib)."
   type = object({
     trainer = optional(object({
-      cpu                   = optional(number, 2048)
-      memory                = optional(number, 8192)
-      max_count             = optional(number, 4)
-      backlog_per_task      = optional(number, 1)
-      spot                  = optional(bool, true)
-      ephemeral_storage_gib = optional(number)
+      cpu              = optional(number, 2048)
+      memory           = optional(number, 8192)
+      max_count        = optional(number, 4)
+      backlog_per_task = optional(number, 1)
+      spot             = optional(bool, true)
     }), {})
     predictor = optional(object({
       cpu                   = optional(number, 1024)
@@ -110,6 +109,32 @@ variable "workers" {
     condition     = alltrue([for w in [var.workers.trainer, var.workers.predictor] : w.max_count >= 1 && w.backlog_per_task > 0])
     error_message = "Workers need max_count >= 1 and a positive backlog_per_task."
   }
+}
+
+variable "trainer_worker_ephemeral_storage_gib" {
+  description = "Ephemeral storage of each trainer worker task in GiB (21-200): training streams datasets to local disk and may use XGBoost's external memory there."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.trainer_worker_ephemeral_storage_gib >= 21 && var.trainer_worker_ephemeral_storage_gib <= 200
+    error_message = "trainer_worker_ephemeral_storage_gib must be between 21 and 200."
+  }
+}
+
+variable "dask" {
+  description = "The Dask cluster the trainer worker trains large datasets on (modules/dask_cluster, docs/aws.md): scheduler and worker task sizes, the worker tasks a job scales to, the workers' ephemeral storage (GiB, 21-200, null for 20) and Fargate Spot for the workers. Both services rest at 0 tasks."
+  type = object({
+    scheduler_cpu                = optional(number, 1024)
+    scheduler_memory             = optional(number, 4096)
+    worker_cpu                   = optional(number, 4096)
+    worker_memory                = optional(number, 16384)
+    worker_count                 = optional(number, 4)
+    worker_ephemeral_storage_gib = optional(number, 50)
+    worker_spot                  = optional(bool, false)
+  })
+  default  = {}
+  nullable = false
 }
 
 variable "worker_visibility_timeout_seconds" {

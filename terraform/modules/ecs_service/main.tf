@@ -154,6 +154,15 @@ resource "aws_ecs_service" "this" {
     assign_public_ip = false
   }
 
+  # awsvpc tasks register by IP: an A record per running task, removed when it stops.
+  dynamic "service_registries" {
+    for_each = var.service_registry_arn == null ? [] : [var.service_registry_arn]
+
+    content {
+      registry_arn = service_registries.value
+    }
+  }
+
   dynamic "load_balancer" {
     for_each = var.load_balancer == null ? [] : [var.load_balancer]
 

@@ -28,6 +28,26 @@ output "assign_public_ip" {
   value       = one(aws_ecs_service.this.network_configuration).assign_public_ip
 }
 
+output "desired_count" {
+  description = "Task count the service is created with (autoscaling or the caller owns it afterwards)."
+  value       = aws_ecs_service.this.desired_count
+}
+
+output "command" {
+  description = "Command of the container (exec form); null when it keeps the image's."
+  value       = try(jsondecode(aws_ecs_task_definition.this.container_definitions)[0].command, null)
+}
+
+output "ephemeral_storage_gib" {
+  description = "Ephemeral storage of the task in GiB; null for Fargate's default (20 GiB)."
+  value       = try(one(aws_ecs_task_definition.this.ephemeral_storage).size_in_gib, null)
+}
+
+output "service_registry_arns" {
+  description = "Cloud Map services the tasks register in (empty for none)."
+  value       = [for r in aws_ecs_service.this.service_registries : r.registry_arn]
+}
+
 output "autoscaling_capacity" {
   description = "min and max task counts of the service's autoscaling (null without autoscaling)."
   value = local.scaling == null ? null : {

@@ -165,6 +165,12 @@ variable "desired_count" {
   }
 }
 
+variable "service_registry_arn" {
+  description = "ARN of a Cloud Map service the tasks register in (an A record per task, e.g. the Dask scheduler's stable name); null for none."
+  type        = string
+  default     = null
+}
+
 variable "load_balancer" {
   description = "Target group the tasks register in (container_port) and the grace period before its health checks count; null for no load balancer."
   type = object({

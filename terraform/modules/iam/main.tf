@@ -47,12 +47,23 @@ locals {
       resources              = [arn]
     }
   }
+  # envs/aws: the Dask cluster's two ECS services (modules/dask_cluster), by the ARN IAM
+  # matches for ecs:UpdateService and ecs:DescribeServices (service/<cluster>/<service>).
+  dask_service_arns = var.dask_cluster == null ? [] : [
+    for svc in var.dask_cluster.service_names : "arn:${local.partition}:ecs:${local.region}:${local.account}:service/${var.dask_cluster.cluster_name}/${svc}"
+  ]
+  # The trainer worker scales the Dask services up for a job and back to zero after; it reads
+  # their counts to wait for the tasks. Exactly these two services: no other one, no
+  # RunTask, no PassRole (UpdateService with a desired count passes no role).
+  scale_dask = var.dask_cluster == null ? [] : [
+    { sid = "ScaleDaskCluster", actions = ["ecs:DescribeServices", "ecs:UpdateService"], resources = local.dask_service_arns },
+  ]
   kms = var.kms_key_arn == null ? [] : [
     { sid = "UseBucketKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
   ]
 
   # One role per service, worker and function, each with what its flow needs and nothing more.
-  statements = {
+  statements = merge({
     # Trains within the request or enqueues (202); lists and describes models, moves and
     # removes aliases (rollback is moving `live`).
     trainer_api = concat(local.read_datasets, local.read_models_for_training, [
@@ -61,11 +72,12 @@ locals {
       { sid = "EnqueueTraining", actions = ["sqs:SendMessage"], resources = [var.train_queue_arn] },
     ], local.kms)
 
-    # Trains queued jobs; holds a lease per job (_jobs/<id>.lease, deleted on release).
+    # Trains queued jobs; holds a lease per job (_jobs/<id>.lease, deleted on release); on AWS
+    # scales the Dask cluster for large datasets.
     trainer_worker = concat(local.read_datasets, local.read_models_for_training, [
       local.consume.train,
       { sid = "ReleaseLeases", actions = ["s3:DeleteObject"], resources = ["${local.models}/_jobs/*"] },
-    ], local.kms)
+    ], local.scale_dask, local.kms)
 
     # Scores request bodies and stores each prediction; reads batch job status records; lists
     # and reads the online predictions for the shadow report.
@@ -75,7 +87,8 @@ locals {
       { sid = "ListPredictions", actions = ["s3:ListBucket"], resources = [local.predictions] },
     ], local.kms)
 
-    # Streams inference files into batch outputs (multipart for large ones); leases as above.
+    # Streams inference files into batch outputs (multipart for large ones); leases as above;
+    # splits big files into parts on the predict queue and assembles their outputs.
     # An attempt that finds its output already uploaded (by an earlier attempt) lists the
     # output's versions and reads their metadata: ListBucketVersions and GetObjectVersion.
     predictor_worker = concat(local.read_models_for_scoring, [
@@ -85,7 +98,10 @@ locals {
       { sid = "WriteBatchPredictionsAndJobs", actions = ["s3:PutObject"], resources = ["${local.predictions}/batch/*", "${local.predictions}/_jobs/*"] },
       { sid = "AbortBatchUploads", actions = ["s3:AbortMultipartUpload"], resources = ["${local.predictions}/batch/*"] },
       { sid = "ReadBatchPredictionsAndJobs", actions = ["s3:GetObject"], resources = ["${local.predictions}/batch/*", "${local.predictions}/_jobs/*"] },
-      { sid = "ReadBatchPredictionVersions", actions = ["s3:GetObjectVersion"], resources = ["${local.predictions}/batch/*"] },
+      { sid = "ReadBatchPredictionVersions", actions = ["s3:GetObjectVersion"], resources = ["${local.predictions}/batch/*", "${local.predictions}/_jobs/*"] },
+      # A file over FML_BATCH_SPLIT_BYTES: its parts go back on the predict queue for any worker,
+      # and are assembled from the part objects' versions under _jobs/ (UploadPartCopy reads them).
+      { sid = "SendParts", actions = ["sqs:SendMessage"], resources = [var.predict_queue_arn] },
       { sid = "ReleaseLeases", actions = ["s3:DeleteObject"], resources = ["${local.predictions}/_jobs/*"] },
       { sid = "ListPredictions", actions = ["s3:ListBucket", "s3:ListBucketVersions"], resources = [local.predictions] },
     ], local.kms)
@@ -104,7 +120,12 @@ locals {
       ], length(var.dead_letter_queue_arns) == 0 ? [] : [
       { sid = "ConsumeDeadLetters", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resources = var.dead_letter_queue_arns },
     ], local.kms)
-  }
+    }, {
+    # The Dask scheduler and workers (envs/aws only, with dask_cluster): the workers read
+    # dataset partitions straight from S3 and write nothing; results go back to the trainer
+    # worker over Dask.
+    for role, stmts in { dask = concat(local.read_datasets, local.kms) } : role => stmts if var.dask_cluster != null
+  })
 
   # The platform's user: puts datasets and files to score, reads predictions, job status
   # records and model listings (aws s3 cp / ls). Nothing else: no _api/ or _jobs/ writes, no

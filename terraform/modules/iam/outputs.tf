@@ -1,6 +1,6 @@
 # Known once the roles have their policies, so no task starts with a role that can do nothing.
 output "role_arns" {
-  description = "Role ARNs by workload: trainer_api, trainer_worker, predictor_api, predictor_worker, enqueue."
+  description = "Role ARNs by workload: trainer_api, trainer_worker, predictor_api, predictor_worker, enqueue, and dask with dask_cluster."
   value       = { for k, r in aws_iam_role.this : k => r.arn }
 
   depends_on = [aws_iam_role_policy.this]

@@ -45,6 +45,23 @@ variable "dead_letter_queue_arns" {
   default     = []
 }
 
+variable "dask_cluster" {
+  description = "envs/aws: the Dask cluster's ECS cluster and service names (scheduler, worker). Adds a `dask` role for its tasks (reads datasets, writes nothing) and lets the trainer worker scale exactly these services (ecs:UpdateService, ecs:DescribeServices). null (envs/local) for neither."
+  type = object({
+    cluster_name  = string
+    service_names = list(string)
+  })
+  default = null
+
+  validation {
+    condition = var.dask_cluster == null || try(
+      length(var.dask_cluster.service_names) > 0 && alltrue([for n in concat([var.dask_cluster.cluster_name], var.dask_cluster.service_names) : can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$", n))]),
+      false,
+    )
+    error_message = "dask_cluster must name an ECS cluster and at least one service, literally (letters, digits, hyphens, underscores; no wildcards)."
+  }
+}
+
 variable "kms_key_arn" {
   description = "ARN of the buckets' KMS key, if they use SSE-KMS: every role may then encrypt and decrypt with it."
   type        = string

@@ -101,6 +101,7 @@ module "iam" {
   dead_letter_queue_arns = values(local.dead_letter_sources)
   kms_key_arn            = var.kms_key_arn
   local_operator_arn     = local.local_operator_arn
+  dask_cluster           = var.dask_cluster
   user_principal_arns    = var.user_principal_arns
 
   tags = local.tags

@@ -46,9 +46,16 @@ output "dead_letter_function" {
   value       = aws_lambda_function.dead_letter.function_name
 }
 
+# The five workloads whose processes assume their role locally (fmldev.stack requires exactly
+# these); the Dask tasks' role, cloud-only, is dask_role_arn.
 output "roles" {
   description = "Role ARNs by workload: trainer_api, trainer_worker, predictor_api, predictor_worker, enqueue."
-  value       = module.iam.role_arns
+  value       = { for k, arn in module.iam.role_arns : k => arn if k != "dask" }
+}
+
+output "dask_role_arn" {
+  description = "ARN of the Dask tasks' role (reads datasets), with dask_cluster; null without."
+  value       = lookup(module.iam.role_arns, "dask", null)
 }
 
 output "role_actions" {

@@ -71,6 +71,15 @@ variable "log_retention_days" {
   default     = 14
 }
 
+variable "dask_cluster" {
+  description = "envs/aws: the ECS cluster and service names (scheduler, worker) of the Dask cluster (modules/dask_cluster). The iam module then adds the `dask` role (reads datasets) and lets the trainer worker scale exactly these services; null (envs/local) for neither."
+  type = object({
+    cluster_name  = string
+    service_names = list(string)
+  })
+  default = null
+}
+
 variable "user_principal_arns" {
   description = "Principals that may assume the platform's user role; empty trusts the account."
   type        = list(string)

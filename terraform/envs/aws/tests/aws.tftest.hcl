@@ -67,13 +67,71 @@ run "whole_stack_plans" {
   }
 
   assert {
-    condition     = alltrue([for s in concat(values(module.api), values(module.worker)) : s.assign_public_ip == false])
+    condition     = alltrue([for s in concat(values(module.api), values(module.worker)) : s.assign_public_ip == false]) && alltrue([for v in values(module.dask_cluster.assign_public_ip) : v == false])
     error_message = "No task may get a public IP."
   }
 
   assert {
-    condition     = output.ecs_services == { trainer_api = "fargate-ml-dev-trainer-api", predictor_api = "fargate-ml-dev-predictor-api", trainer_worker = "fargate-ml-dev-trainer-worker", predictor_worker = "fargate-ml-dev-predictor-worker" }
-    error_message = "There must be an API service and a worker per image."
+    condition = output.ecs_services == {
+      trainer_api      = "fargate-ml-dev-trainer-api"
+      predictor_api    = "fargate-ml-dev-predictor-api"
+      trainer_worker   = "fargate-ml-dev-trainer-worker"
+      predictor_worker = "fargate-ml-dev-predictor-worker"
+      dask_scheduler   = "fargate-ml-dev-dask-scheduler"
+      dask_worker      = "fargate-ml-dev-dask-worker"
+    }
+    error_message = "There must be an API service and a worker per image, and the Dask scheduler and worker services."
+  }
+
+  assert {
+    condition     = keys(output.log_groups) == ["api_access", "dask_scheduler", "dask_worker", "predictor_api", "predictor_worker", "trainer_api", "trainer_worker"]
+    error_message = "Every service, the Dask ones included, must have its log group."
+  }
+
+  assert {
+    condition     = module.dask_cluster.desired_counts == { scheduler = 0, worker = 0 }
+    error_message = "The Dask services must rest at 0 tasks: the trainer worker scales them for a job."
+  }
+
+  assert {
+    condition = (
+      output.dask_scheduler_address == "tcp://scheduler.dask.fargate-ml-dev.internal:8786"
+      && local.worker_env.trainer.FML_DASK_SCHEDULER == output.dask_scheduler_address
+      && local.worker_env.trainer.FML_DASK_ECS_CLUSTER == "fargate-ml-dev"
+      && local.worker_env.trainer.FML_DASK_ECS_SERVICES == "fargate-ml-dev-dask-scheduler,fargate-ml-dev-dask-worker"
+      && local.worker_env.trainer.FML_DASK_WORKERS == "4"
+    )
+    error_message = "The trainer worker must learn the scheduler's stable address, the cluster, the two Dask services (scheduler first) and the worker count."
+  }
+
+  assert {
+    condition     = !anytrue([for name in keys(local.worker_env.predictor) : startswith(name, "FML_DASK_")]) && !anytrue([for env in values(local.api_env) : anytrue([for name in keys(env) : startswith(name, "FML_DASK_")])])
+    error_message = "Only the trainer worker drives the Dask cluster."
+  }
+
+  assert {
+    condition     = module.dask_cluster.commands.worker == ["dask", "worker", "tcp://scheduler.dask.fargate-ml-dev.internal:8786", "--nworkers", "1", "--nthreads", "4"]
+    error_message = "The Dask workers must connect to the scheduler's stable name, one worker of 4 threads per 4-vCPU task."
+  }
+
+  assert {
+    condition = (
+      keys(output.roles) == ["enqueue", "predictor_api", "predictor_worker", "trainer_api", "trainer_worker"]
+      && jsonencode(output.role_actions.dask) == jsonencode(["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"])
+      && contains(output.role_actions.trainer_worker, "ecs:UpdateService") && contains(output.role_actions.trainer_worker, "ecs:DescribeServices")
+      && !anytrue([for role, actions in output.role_actions : anytrue([for a in actions : startswith(a, "ecs:")]) if role != "trainer_worker"])
+    )
+    error_message = "The Dask tasks get a read-only datasets role (outside output.roles, which fmldev.stack reads); only the trainer worker may scale ECS services."
+  }
+
+  assert {
+    condition     = module.worker["trainer"].ephemeral_storage_gib == 100 && module.worker["predictor"].ephemeral_storage_gib == null
+    error_message = "The trainer worker gets 100 GiB of ephemeral storage by default (datasets streamed to disk); the predictor keeps Fargate's default."
+  }
+
+  assert {
+    condition     = contains(keys(module.network.interface_endpoint_ids), "ecs")
+    error_message = "Without NAT the trainer worker reaches the ECS API (scaling the Dask services) through an interface endpoint."
   }
 
   assert {
@@ -178,6 +236,39 @@ run "requests_scaling_https_and_jwt" {
     condition     = length(local.azs) == 3 && output.buckets.datasets == "acme-prod-datasets"
     error_message = "az_count and the name prefix must follow the variables."
   }
+}
+
+run "dask_and_trainer_disk_follow_the_variables" {
+  command = plan
+
+  variables {
+    trainer_worker_ephemeral_storage_gib = 200
+    dask = {
+      worker_cpu    = 8192
+      worker_memory = 32768
+      worker_count  = 12
+    }
+  }
+
+  assert {
+    condition     = module.worker["trainer"].ephemeral_storage_gib == 200
+    error_message = "trainer_worker_ephemeral_storage_gib must size the trainer worker's disk."
+  }
+
+  assert {
+    condition     = local.worker_env.trainer.FML_DASK_WORKERS == "12" && module.dask_cluster.worker_threads == 8 && module.dask_cluster.desired_counts.worker == 0
+    error_message = "The worker count reaches the trainer worker and --nthreads the workers' vCPUs; the service still rests at 0."
+  }
+}
+
+run "rejects_trainer_disk_beyond_fargate" {
+  command = plan
+
+  variables {
+    trainer_worker_ephemeral_storage_gib = 201
+  }
+
+  expect_failures = [var.trainer_worker_ephemeral_storage_gib]
 }
 
 run "rejects_sync_budget_beyond_api_gateway" {

@@ -132,6 +132,53 @@ run "api_service_behind_the_load_balancer" {
     condition     = keys(output.scaling_policies) == ["cpu"] && length(aws_cloudwatch_metric_alarm.scale_from_zero) == 0
     error_message = "An API service tracks one metric and never scales from zero."
   }
+
+  assert {
+    condition     = length(aws_ecs_service.this.service_registries) == 0 && output.service_registry_arns == [] && output.command == null
+    error_message = "Without service_registry_arn the tasks register nowhere; the API keeps the image's command."
+  }
+
+  assert {
+    condition     = length(aws_ecs_task_definition.this.ephemeral_storage) == 0 && output.ephemeral_storage_gib == null
+    error_message = "Without ephemeral_storage_gib the task keeps Fargate's default."
+  }
+}
+
+run "service_registered_in_cloud_map_with_more_disk" {
+  command = plan
+
+  variables {
+    name                  = "fml-test-dask-scheduler"
+    command               = ["dask", "scheduler", "--port", "8786"]
+    desired_count         = 0
+    ephemeral_storage_gib = 100
+    service_registry_arn  = "arn:aws:servicediscovery:us-east-1:111122223333:service/srv-0123456789abcdef"
+  }
+
+  assert {
+    condition     = one(aws_ecs_service.this.service_registries).registry_arn == var.service_registry_arn && output.service_registry_arns == [var.service_registry_arn]
+    error_message = "The tasks must register in the given Cloud Map service."
+  }
+
+  assert {
+    condition     = one(aws_ecs_task_definition.this.ephemeral_storage).size_in_gib == 100 && output.ephemeral_storage_gib == 100
+    error_message = "ephemeral_storage_gib must size the task's ephemeral storage."
+  }
+
+  assert {
+    condition     = output.desired_count == 0 && output.command == ["dask", "scheduler", "--port", "8786"] && output.autoscaling_capacity == null
+    error_message = "The outputs must report the initial count and the command; no autoscaling without the variable."
+  }
+}
+
+run "rejects_ephemeral_storage_below_fargate_extra" {
+  command = plan
+
+  variables {
+    ephemeral_storage_gib = 20
+  }
+
+  expect_failures = [var.ephemeral_storage_gib]
 }
 
 run "api_service_on_requests_per_target" {

@@ -26,6 +26,11 @@ run "one_least_privilege_role_per_workload" {
   }
 
   assert {
+    condition     = !anytrue(flatten([for stmts in values(local.statements) : [for s in stmts : [for a in s.actions : startswith(a, "ecs:")]]]))
+    error_message = "Without dask_cluster (envs/local) there is no Dask role and no role may call ECS."
+  }
+
+  assert {
     condition     = aws_iam_role.this["trainer_worker"].name == "fml-test-trainer-worker" && aws_iam_role.user.name == "fml-test-user"
     error_message = "Roles must be named <name>-<workload>."
   }
@@ -44,7 +49,7 @@ run "one_least_privilege_role_per_workload" {
     condition = jsonencode(output.role_actions) == jsonencode({
       enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
       predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"]
-      predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
       trainer_api      = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
       trainer_worker   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
       user             = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject"]
@@ -127,9 +132,14 @@ run "one_least_privilege_role_per_workload" {
   assert {
     condition = toset(flatten([for s in local.statements.predictor_worker : s.resources if contains(s.actions, "s3:ListBucketVersions") || contains(s.actions, "s3:GetObjectVersion")])) == toset([
       "arn:aws:s3:::fml-test-models/*/model.ubj", "arn:aws:s3:::fml-test-inference/*",
-      "arn:aws:s3:::fml-test-predictions/batch/*", "arn:aws:s3:::fml-test-predictions",
+      "arn:aws:s3:::fml-test-predictions/batch/*", "arn:aws:s3:::fml-test-predictions/_jobs/*", "arn:aws:s3:::fml-test-predictions",
     ])
-    error_message = "The predictor worker reads model, input and its own earlier batch output versions (a retried job finds its upload)."
+    error_message = "The predictor worker reads model, input, its own earlier batch output versions (a retried job finds its upload) and the versions of a split file's part objects."
+  }
+
+  assert {
+    condition     = flatten([for s in local.statements.predictor_worker : s.resources if contains(s.actions, "sqs:SendMessage")]) == [var.predict_queue_arn]
+    error_message = "The predictor worker sends only the parts of a split file, to its own queue."
   }
 
   assert {
@@ -188,6 +198,82 @@ run "one_least_privilege_role_per_workload" {
     ])
     error_message = "Only this account's ECS tasks may assume the task roles."
   }
+}
+
+run "dask_cluster_role_and_scaling" {
+  command = plan
+
+  # As envs/aws calls it: the Dask cluster's services in the stack's ECS cluster.
+  variables {
+    dask_cluster = {
+      cluster_name  = "fml-test"
+      service_names = ["fml-test-dask-scheduler", "fml-test-dask-worker"]
+    }
+  }
+
+  assert {
+    condition     = keys(aws_iam_role.this) == ["dask", "enqueue", "predictor_api", "predictor_worker", "trainer_api", "trainer_worker"] && aws_iam_role.this["dask"].name == "fml-test-dask"
+    error_message = "dask_cluster must add one role, <name>-dask, for the Dask tasks."
+  }
+
+  assert {
+    condition = jsonencode(output.role_actions) == jsonencode({
+      dask             = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
+      enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+      predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"]
+      predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+      trainer_api      = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
+      trainer_worker   = ["ecs:DescribeServices", "ecs:UpdateService", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      user             = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject"]
+    })
+    error_message = "The Dask role reads datasets only; the trainer worker gains ecs:UpdateService and ecs:DescribeServices; no other role changes."
+  }
+
+  assert {
+    condition = jsonencode(local.statements.dask) == jsonencode([
+      { sid = "ReadDatasets", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["arn:aws:s3:::fml-test-datasets/*"] },
+      { sid = "ListDatasets", actions = ["s3:ListBucket"], resources = ["arn:aws:s3:::fml-test-datasets"] },
+    ])
+    error_message = "The Dask tasks may read the datasets bucket and nothing else (no write, no other bucket)."
+  }
+
+  assert {
+    condition = jsonencode([for s in local.statements.trainer_worker : s if anytrue([for a in s.actions : startswith(a, "ecs:")])]) == jsonencode([{
+      sid     = "ScaleDaskCluster"
+      actions = ["ecs:DescribeServices", "ecs:UpdateService"]
+      resources = [
+        "arn:aws:ecs:us-east-1:111122223333:service/fml-test/fml-test-dask-scheduler",
+        "arn:aws:ecs:us-east-1:111122223333:service/fml-test/fml-test-dask-worker",
+      ]
+    }])
+    error_message = "The trainer worker may describe and update exactly the two Dask services."
+  }
+
+  assert {
+    condition     = !anytrue(flatten([for role, stmts in local.statements : [for s in stmts : [for a in s.actions : startswith(a, "ecs:")]] if role != "trainer_worker"]))
+    error_message = "Only the trainer worker may call ECS."
+  }
+
+  assert {
+    condition = anytrue([
+      for s in data.aws_iam_policy_document.trust["dask"].statement : anytrue([for p in s.principals : p.type == "Service" && contains(p.identifiers, "ecs-tasks.amazonaws.com")])
+      && anytrue([for c in s.condition : c.variable == "aws:SourceAccount" && contains(c.values, "111122223333")])
+    ])
+    error_message = "Only this account's ECS tasks may assume the Dask role."
+  }
+}
+
+run "rejects_a_dask_service_wildcard" {
+  command = plan
+
+  variables {
+    dask_cluster = {
+      cluster_name  = "fml-test"
+      service_names = ["fml-test-dask-*"]
+    }
+  }
+
+  expect_failures = [var.dask_cluster]
 }
 
 run "local_operator_assumes_every_role" {

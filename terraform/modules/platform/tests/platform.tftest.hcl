@@ -29,6 +29,11 @@ run "one_data_plane_with_its_roles" {
   }
 
   assert {
+    condition     = output.dask_role_arn == null && !contains(keys(output.role_actions), "dask")
+    error_message = "Without dask_cluster there is no Dask role."
+  }
+
+  assert {
     condition     = alltrue([for kind, fn in module.s3_trigger : fn.function_name == "fml-test-enqueue-${kind}"])
     error_message = "Each kind of job gets its enqueue function."
   }
@@ -55,6 +60,32 @@ run "dead_letters_reach_the_dead_letter_function" {
   assert {
     condition     = aws_lambda_function.dead_letter.handler == "lambdas.dead_letter.handler" && aws_lambda_function.dead_letter.function_name == "fml-test-dead-letter" && aws_lambda_function.dead_letter.environment[0].variables.FML_TARGET == "aws"
     error_message = "The dead-letter function runs lambdas.dead_letter.handler as <name>-dead-letter, told its target (FML_TARGET)."
+  }
+}
+
+run "dask_cluster_adds_its_role_outside_roles" {
+  command = plan
+
+  variables {
+    dask_cluster = {
+      cluster_name  = "fml-test"
+      service_names = ["fml-test-dask-scheduler", "fml-test-dask-worker"]
+    }
+  }
+
+  assert {
+    condition     = keys(output.roles) == ["enqueue", "predictor_api", "predictor_worker", "trainer_api", "trainer_worker"]
+    error_message = "output.roles must keep exactly the five workloads (fmldev.stack requires them): the Dask role is dask_role_arn."
+  }
+
+  assert {
+    condition     = module.iam.role_names["dask"] == "fml-test-dask" && contains(keys(output.role_actions), "dask")
+    error_message = "dask_cluster must give the Dask tasks their role, <name>-dask, listed in role_actions."
+  }
+
+  assert {
+    condition     = contains(output.role_actions.trainer_worker, "ecs:UpdateService") && contains(output.role_actions.trainer_worker, "ecs:DescribeServices")
+    error_message = "With dask_cluster the trainer worker may scale the Dask services."
   }
 }
 
