@@ -178,7 +178,8 @@ def main() -> int:
     say(pretty(http("PUT", f"{TRAINER}/models/churn/aliases/shadow", json.dumps({"version": held["version"]}).encode(),
                     "application/json")))  # fmt: skip
     wait = settings.model_latest_ttl + 1
-    say(f"   (each predictor process re-reads its aliases every FML_MODEL_LATEST_TTL: {wait:g} s, then 20 requests)")
+    say(f"   (each predictor process re-reads its aliases every FML_MODEL_LATEST_TTL, {settings.model_latest_ttl:g} s: "
+        f"waiting {wait:g} s, then 20 requests)")  # fmt: skip
     time.sleep(wait)
     for _ in range(20):
         post_json(f"{PREDICTOR}/models/churn/predict", RECORDS, quiet=True)

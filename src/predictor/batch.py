@@ -16,7 +16,7 @@ import contextlib
 import csv
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,37 +72,46 @@ def score_file(
             obj["Body"].close()
             raise
     with contextlib.closing(obj["Body"]) as stream:
-        try:
-            result = _score_stream(
-                stream, fmt, loaded, workdir, chunk_rows, on_progress, should_stop, limits, check_deadline, explain
-            )
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # the file itself cannot be decoded
-            raise InvalidInput(f"cannot read the {fmt.name} file: {str(exc).splitlines()[0][:300]}") from exc
+        source = stream
+        if fmt.spooled:
+            source = workdir / f"input{fmt.extension}"
+            with open(source, "wb") as fh:
+                for piece in stream.iter_chunks(8 << 20):
+                    fh.write(piece)
+        chunks = fmt.chunks(source, chunk_rows, limits)
+        result = score_chunks(chunks, fmt, loaded, workdir, on_progress, should_stop, check_deadline, explain)
     if result.rows_total == 0:
         raise InvalidInput("the file has no data rows")
     return result
 
 
-def _score_stream(
-    stream: Any,
+def score_chunks(
+    chunks: Iterator[Chunk],
     fmt: formats.Format,
     loaded: LoadedModel,
     workdir: Path,
-    chunk_rows: int,
-    on_progress: Callable[[int], None],
-    should_stop: Callable[[], bool],
-    limits: ReadLimits,
-    check_deadline: Callable[[], None],
+    on_progress: Callable[[int], None] = lambda rows: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    check_deadline: Callable[[], None] = lambda: None,
     explain: bool = False,
 ) -> BatchResult:
-    source = stream
-    if fmt.spooled:
-        source = workdir / f"input{fmt.extension}"
-        with open(source, "wb") as fh:
-            for piece in stream.iter_chunks(8 << 20):
-                fh.write(piece)
-    chunks = fmt.chunks(source, chunk_rows, limits)
+    """Score chunks (of a file, or of one part of a split file) into local output/error files."""
+    try:
+        return _score_chunks(chunks, fmt, loaded, workdir, on_progress, should_stop, check_deadline, explain)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # the file itself cannot be decoded
+        raise InvalidInput(f"cannot read the {fmt.name} file: {str(exc).splitlines()[0][:300]}") from exc
 
+
+def _score_chunks(
+    chunks: Iterator[Chunk],
+    fmt: formats.Format,
+    loaded: LoadedModel,
+    workdir: Path,
+    on_progress: Callable[[int], None],
+    should_stop: Callable[[], bool],
+    check_deadline: Callable[[], None],
+    explain: bool,
+) -> BatchResult:
     result = BatchResult(output_path=workdir / f"output{fmt.extension}", errors_path=workdir / "errors.csv")
     writer = fmt.writer(result.output_path)
     columns: list[str] | None = None

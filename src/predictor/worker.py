@@ -15,7 +15,7 @@ from predictor.service import BatchService
 def build_worker(settings: Settings, clients: AwsClients) -> QueueWorker:
     bucket = settings.require("predictions_bucket")
     store = ModelStore.from_settings(clients.s3, settings)
-    service = BatchService(settings, clients.s3, store, StatusStore(clients.s3, bucket))
+    service = BatchService(settings, clients.s3, store, StatusStore(clients.s3, bucket), sqs=clients.sqs)
     queue_url = settings.require("predict_queue_url")
     return QueueWorker.for_jobs(
         settings,

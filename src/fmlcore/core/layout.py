@@ -136,6 +136,24 @@ def batch_output_key(model: str, input_key: str) -> str:
     return f"batch/{model}/{stem}.predictions{ext}"
 
 
+def parts_prefix(job_id: str) -> str:
+    """The parts of a batch file split across workers: each part's outputs and its done marker."""
+    return f"{JOBS_PREFIX}{job_id}/parts/"
+
+
+def part_output_key(job_id: str, index: int, ext: str) -> str:
+    return f"{parts_prefix(job_id)}{index:05d}.predictions{ext}"
+
+
+def part_errors_key(job_id: str, index: int) -> str:
+    return f"{parts_prefix(job_id)}{index:05d}.errors.csv"
+
+
+def part_marker_key(job_id: str, index: int) -> str:
+    """Written last, once the part's outputs are stored: the part is done (JSON, see predictor.split)."""
+    return f"{parts_prefix(job_id)}{index:05d}.done.json"
+
+
 def batch_errors_key(model: str, input_key: str) -> str:
     stem, _ = _input_stem(input_key)
     return f"batch/{model}/{stem}.errors.csv"

@@ -98,6 +98,13 @@ class Settings:
     max_line_bytes: int = _env(
         "FML_MAX_LINE_BYTES", "longest line of a CSV or JSON-lines file (a longer one fails the job)", 8 << 20, int
     )
+    batch_split_bytes: int = _env(
+        "FML_BATCH_SPLIT_BYTES",
+        "a batch file larger than this is split into parts of about this size, scored by any worker and "
+        "assembled into one output (predictor worker; 0 = never split)",
+        256 << 20,
+        int,
+    )
     max_row_group_bytes: int = _env(
         "FML_MAX_ROW_GROUP_BYTES", "largest uncompressed Parquet row group a batch job reads at once", 1 << 30, int
     )

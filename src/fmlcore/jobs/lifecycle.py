@@ -114,8 +114,41 @@ class JobLifecycle:
     def write_settled(self, record: JobRecord) -> JobRecord:
         return self.statuses.write(record)
 
+    # ------------------------------------------------------------------ a batch file split in parts
+    # Several workers write the record of a split job at once (one per part): every write is a
+    # conditional read-modify-write (StatusStore.update) that leaves an ended record alone.
+    def split(self, job_id: str, total: int) -> JobRecord | None:
+        """The running job's file is split into `total` parts (their messages are sent next)."""
+        return self.statuses.update(
+            job_id,
+            lambda r: None if r.ended else r.updated(parts={"total": total, "done": (r.parts or {}).get("done", 0)}),
+        )
+
+    def part_done(self, job_id: str, done: int, rows_done: int) -> JobRecord | None:
+        """`done` parts are scored, `rows_done` rows in them (counts only grow)."""
+
+        def change(r: JobRecord) -> JobRecord | None:
+            if r.ended or r.parts is None:
+                return None
+            return r.updated(
+                parts={**r.parts, "done": max(done, r.parts.get("done", 0))},
+                progress={"rows_done": max(rows_done, r.progress.get("rows_done", 0))},
+            )
+
+        return self.statuses.update(job_id, change)
+
+    def succeed_split(self, job_id: str, note: str | None = None, **changes: Any) -> JobRecord | None:
+        """The parts are assembled into the one output: the job succeeded (once)."""
+        return self.statuses.update(job_id, lambda r: None if r.ended else r.moved(SUCCEEDED, note=note, **changes))
+
     # Hooks for fmlcore.jobs.worker.QueueWorker.
     def on_permanent(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
+        if job.part is not None:  # one part cannot be scored: neither can the file
+            note = f"part {job.part.index + 1} of {job.part.total} failed"
+            self.statuses.update(
+                job.job_id, lambda r: None if r.ended else r.moved(FAILED, note=note, error=error_dict(exc))
+            )
+            return
         record = self.record(job)
         if not record.ended:
             self.fail(record, exc)
@@ -124,14 +157,19 @@ class JobLifecycle:
         """The attempt failed and SQS will deliver the message again, or (after the last attempt)
         move it to the dead-letter queue, where the dead-letter function marks the job
         `dead_lettered` with this error."""
+        then = "the message goes to the dead-letter queue" if ctx.last_attempt else "will retry"
+        note = f"attempt {ctx.receive_count} failed ({type(exc).__name__}: {str(exc)[:200]}); {then}"
+        if job.part is not None:  # the other parts go on: the job stays running, with the error noted
+            self.statuses.update(job.job_id, lambda r: None if r.ended else r.updated(last_error=error_dict(exc)))
+            return
         record = self.record(job)
         if record.ended:
             return
-        then = "the message goes to the dead-letter queue" if ctx.last_attempt else "will retry"
-        note = f"attempt {ctx.receive_count} failed ({type(exc).__name__}: {str(exc)[:200]}); {then}"
         self.statuses.write(record.moved(QUEUED, note=note, last_error=error_dict(exc)))
 
     def on_released(self, job: JobMessage, ctx: JobContext) -> None:
+        if job.part is not None:  # the part's message comes back; the job is still running
+            return
         record = self.record(job)
         if not record.ended:
             self.statuses.write(record.moved(QUEUED, note="released: worker shutting down"))

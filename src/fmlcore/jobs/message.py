@@ -49,10 +49,13 @@ class InputRef:
     version_id: str | None = None
 
 
-def get_input(s3: Any, ref: InputRef) -> dict[str, Any]:
-    """The S3 object (get_object response) a job reads; a missing one is a permanent InvalidInput."""
+def get_input(s3: Any, ref: InputRef, head: bool = False) -> dict[str, Any]:
+    """The S3 object (get_object response; head_object with `head`) a job reads; a missing one is
+    a permanent InvalidInput."""
     kwargs = {"VersionId": ref.version_id} if ref.version_id else {}
     try:
+        if head:
+            return s3.head_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
         return s3.get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
     except ClientError as exc:
         if is_not_found(exc):
@@ -64,6 +67,33 @@ def get_input(s3: Any, ref: InputRef) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class PartRef:
+    """One part of a batch file split across workers (predictor.split): byte range [start, end)
+    of a CSV or JSON-lines file, or row groups [start, end) of a Parquet file."""
+
+    index: int
+    total: int
+    start: int
+    end: int
+    unit: str  # "bytes" | "row_groups"
+    row_offset: int = 0  # Parquet: the rows of the file before this part
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PartRef:
+        try:
+            part = cls(**{k: data[k] for k in ("index", "total", "start", "end", "unit")},
+                       row_offset=int(data.get("row_offset", 0)))  # fmt: skip
+        except (KeyError, TypeError) as exc:
+            raise InvalidInput(f"job message part is malformed: {exc}", {"part": data}) from exc
+        ints = (part.index, part.total, part.start, part.end)
+        if not all(isinstance(v, int) for v in ints) or not 0 <= part.index < part.total or part.start >= part.end:
+            raise InvalidInput("job message part is out of range", {"part": data})
+        if part.unit not in ("bytes", "row_groups"):
+            raise InvalidInput(f"unknown part unit {part.unit!r}", {"part": data})
+        return part
+
+
+@dataclass(frozen=True)
 class JobMessage:
     job_id: str
     kind: str
@@ -72,6 +102,12 @@ class JobMessage:
     options: dict[str, Any] = field(default_factory=dict)
     source: str = "s3"
     submitted_at: str = ""
+    part: PartRef | None = None  # set on the messages of one part of a split batch file
+
+    @property
+    def lease_id(self) -> str:
+        """What a worker's lease covers: the job, or one part of it (parts run in parallel)."""
+        return self.job_id if self.part is None else f"{self.job_id}.part-{self.part.index:05d}"
 
     @classmethod
     def new(
@@ -114,7 +150,10 @@ class JobMessage:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "schema": SCHEMA_VERSION}
+        data = {**asdict(self), "schema": SCHEMA_VERSION}
+        if self.part is None:
+            del data["part"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
@@ -141,6 +180,7 @@ class JobMessage:
             options=data.get("options") or {},
             source=data.get("source", "s3"),
             submitted_at=data.get("submitted_at", ""),
+            part=PartRef.from_dict(data["part"]) if data.get("part") is not None else None,
         )
         msg.validate()
         return msg

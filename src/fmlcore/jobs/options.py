@@ -93,6 +93,12 @@ class PredictJobOptions:
         BOOL,
         shown_default="`false`",
     )
+    split: bool = _option(
+        "a file over `FML_BATCH_SPLIT_BYTES` is scored in parts by several workers (`false`: by one worker)",
+        True,
+        BOOL,
+        shown_default="`true`",
+    )
 
 
 DECLARATIONS: dict[str, type] = {"train": TrainJobOptions, "predict": PredictJobOptions}

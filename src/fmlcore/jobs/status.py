@@ -11,13 +11,14 @@ every earlier state also survives as an object version.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fmlcore.core.aws import is_not_found
-from fmlcore.core.errors import NotFound
+from fmlcore.core.aws import error_code, is_not_found
+from fmlcore.core.errors import NotFound, TransientError
 from fmlcore.core.layout import dead_key, status_key
 from fmlcore.core.times import isoformat, utcnow
 from fmlcore.jobs.message import JobMessage
@@ -46,7 +47,7 @@ class InvalidTransition(ValueError):
 
 
 # Fields a record always has, in the JSON a user reads (`GET /training-jobs/<id>`, `GET /jobs/<id>`).
-_OPTIONAL = ("last_error", "result", "promotion")  # written only once they have a value
+_OPTIONAL = ("last_error", "result", "promotion", "parts")  # written only once they have a value
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class JobRecord:
     last_error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     promotion: dict[str, Any] | None = None  # training: whether the new version became `live`, and why
+    parts: dict[str, Any] | None = None  # a batch file split across workers: {"total": n, "done": k}
     history: tuple[dict[str, Any], ...] = ()
 
     @classmethod
@@ -190,6 +192,39 @@ class StatusStore:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=dead_key("")):
             ids += [obj["Key"].rsplit("/", 1)[1] for obj in page.get("Contents", [])]
         return ids
+
+    def update(
+        self, job_id: str, change: Callable[[JobRecord], JobRecord | None], attempts: int = 8
+    ) -> JobRecord | None:
+        """Read-modify-write under a condition: `change` gets the current record and returns the
+        next one (None: nothing to write); the write is conditional on the ETag read, and on a
+        conflict (another writer got in between) the change is made again on the newer record.
+        For records several workers write at once (the parts of a split batch file)."""
+        for _ in range(attempts):
+            try:
+                obj = self.s3.get_object(Bucket=self.bucket, Key=status_key(job_id))
+            except ClientError as exc:
+                if is_not_found(exc):
+                    return None
+                raise
+            current = JobRecord.from_dict(json.loads(obj["Body"].read()))
+            nxt = change(current)
+            if nxt is None:
+                return current
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=status_key(job_id),
+                    Body=json.dumps(nxt.to_dict(), indent=2, sort_keys=True).encode(),
+                    ContentType="application/json",
+                    IfMatch=obj["ETag"],
+                )
+            except ClientError as exc:
+                if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                    continue
+                raise
+            return nxt
+        raise TransientError(f"the status of job {job_id} kept changing under {attempts} conditional writes")
 
     def write(self, record: JobRecord) -> JobRecord:
         self.s3.put_object(

@@ -213,7 +213,7 @@ class QueueWorker:
             with bind(job_id=job.job_id, model=job.model, kind=job.kind):
                 lease = None
                 if self.leases is not None:
-                    lease = self.leases.acquire(job.job_id, message_id)
+                    lease = self.leases.acquire(job.lease_id, message_id)
                     if isinstance(lease, Holder):
                         self._busy(receipt, message_id, lease)
                         return

@@ -106,7 +106,7 @@ class Chunk:
 
 
 # ---------------------------------------------------------------------------- chunk readers
-class _Prepend(io.RawIOBase):
+class Prepend(io.RawIOBase):
     """A stream that replays `prefix` and then continues with `rest` (after peeking at a header)."""
 
     def __init__(self, prefix: bytes, rest: Any) -> None:
@@ -272,7 +272,7 @@ def _split_rows(frame: pd.DataFrame, lines: np.ndarray, errors, chunk_rows: int)
 
 
 def read_jsonl_chunks(stream: Any, chunk_rows: int, limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Chunk]:
-    lines_in = io.BufferedReader(_Prepend(b"", stream), buffer_size=1 << 20)
+    lines_in = io.BufferedReader(Prepend(b"", stream), buffer_size=1 << 20)
     records: list[dict] = []
     lines: list[int] = []
     errors: list[tuple[int, str]] = []
@@ -316,9 +316,15 @@ def read_jsonl_chunks(stream: Any, chunk_rows: int, limits: ReadLimits = DEFAULT
         yield Chunk(pd.DataFrame.from_records(records), np.array(lines, dtype=int), errors)
 
 
-def read_parquet_chunks(path: Path, chunk_rows: int, limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Chunk]:
+def read_parquet_chunks(
+    path: Path | Any, chunk_rows: int, limits: ReadLimits = DEFAULT_LIMITS,
+    row_groups: tuple[int, int] | None = None, first_row: int = 1,
+) -> Iterator[Chunk]:  # fmt: skip
+    """Chunks of a Parquet file (a path, or a seekable file object such as a ranged S3 reader);
+    `row_groups` = [start, end) reads only those (one part of a split file), numbering rows
+    from `first_row`."""
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=True)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(f"cannot read the parquet file: {exc}") from exc
     try:
@@ -331,8 +337,9 @@ def read_parquet_chunks(path: Path, chunk_rows: int, limits: ReadLimits = DEFAUL
                 "(FML_MAX_ROW_GROUP_BYTES): write the file with smaller row groups",
                 {"row_group_bytes": biggest, "limit": limits.max_row_group_bytes, "rows": meta.num_rows},
             )
-        row = 1
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
+        row = first_row
+        groups = range(*row_groups) if row_groups is not None else None
+        for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=groups):
             frame = batch.to_pandas()
             yield Chunk(frame, np.arange(row, row + len(frame)), [])
             row += len(frame)

@@ -19,7 +19,7 @@ from fmlcore.ml.features import FeatureSchema
 from fmlcore.ml.model_store import LoadedModel
 from fmlcore.ml.readers import ReadLimits, read_csv_chunks
 from fmlcore.ml.writers import CsvWriter
-from predictor.batch import _score_stream
+from predictor.batch import score_chunks
 
 LIMITS = ReadLimits(max_columns=50, max_line_bytes=1 << 16, max_file_bytes=1 << 30, max_row_group_bytes=1 << 20)
 
@@ -145,8 +145,7 @@ def test_batch_csv_output_has_the_input_columns_as_written_then_the_predictions(
         b"009,30\n"  # 4: a field short
         b'010,41,99.5,"Saint-Denis, 93"\n'  # 5
     )
-    result = _score_stream(io.BytesIO(text), formats.CSV, loaded, tmp_path, 1000,
-                           lambda rows: None, lambda: False, LIMITS, lambda: None)  # fmt: skip
+    result = score_chunks(formats.CSV.chunks(io.BytesIO(text), 1000, LIMITS), formats.CSV, loaded, tmp_path)
     assert (result.rows_total, result.rows_scored, result.rows_failed) == (4, 2, 2)
     out = result.output_path.read_bytes().decode().splitlines()
     assert out[0] == "id,age,charges,city,prediction,probability_0,probability_1"
