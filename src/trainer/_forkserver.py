@@ -12,4 +12,5 @@ signal.signal(signal.SIGTERM, signal.SIG_IGN)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 import fmlcore.ml.formats  # noqa: E402, F401
+import trainer.streaming  # noqa: E402
 import trainer.training  # noqa: E402, F401

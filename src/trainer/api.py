@@ -102,12 +102,13 @@ def train_model(model: str) -> Response:
 
     job = JobMessage.new("train", model, ref, options, source="api", job_id=f"train-{uuid.uuid4().hex}")
     with bind(job_id=job.job_id, model=model):
-        if frame is None or len(frame) > app.settings.sync_train_max_rows:
-            reason = (
-                f"dataset of {size} bytes is over the synchronous budget"
-                if frame is None
-                else f"{len(frame)} rows are over the synchronous budget of {app.settings.sync_train_max_rows}"
-            )
+        if frame is None or len(frame) > app.settings.sync_train_max_rows or options.get("engine") == "dask":
+            if options.get("engine") == "dask":
+                reason = "engine=dask trains on the Dask cluster, through the train queue"
+            elif frame is None:
+                reason = f"dataset of {size} bytes is over the synchronous budget"
+            else:
+                reason = f"{len(frame)} rows are over the synchronous budget of {app.settings.sync_train_max_rows}"
             return _enqueue(app, job, reason)
         record = app.jobs.start_sync(job)
         deadline = time.monotonic() + app.settings.sync_train_max_seconds

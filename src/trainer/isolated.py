@@ -16,14 +16,15 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import xgboost as xgb
 
 from fmlcore.core.errors import FmlError, InvalidInput
-from fmlcore.ml import formats
 from fmlcore.ml.readers import check_column_count
+from trainer.streaming import train_file
 from trainer.training import BudgetExceeded, Interrupted, Trained, TrainOptions, prepare, train
 
 log = logging.getLogger("fml.trainer.isolated")
@@ -66,22 +67,22 @@ def _exit_with_the_worker() -> None:
             os._exit(1)
 
 
-def _child(
-    conn: Any, source: Any, options: dict[str, Any], nthread: int, max_columns: int, reference_max_rows: int
-) -> None:
-    """Runs in the child: parse (if given bytes), prepare, train; send ("ok", ...) or the error."""
+def _child(conn: Any, source: Any, options: dict[str, Any], nthread: int, sizes: dict[str, int]) -> None:
+    """Runs in the child: train from a table, or from a file read in chunks; send ("ok", ...) or the error."""
     threading.Thread(target=_exit_with_the_worker, name="orphan-watch", daemon=True).start()
     try:
-        if isinstance(source, pd.DataFrame):
-            frame = source
-        else:
-            data, ext = source
-            frame = formats.for_extension(ext).read_table(data)
-            check_column_count(frame.shape[1], max_columns)
         opts = TrainOptions.from_job(options)
-        trained = train(prepare(frame, opts), opts, nthread=nthread, reference_max_rows=reference_max_rows)
+        if isinstance(source, pd.DataFrame):
+            check_column_count(source.shape[1], sizes["max_columns"])
+            trained = train(
+                prepare(source, opts), opts, nthread=nthread, reference_max_rows=sizes["reference_max_rows"]
+            )
+            rows = len(source)
+        else:
+            path = Path(source)
+            trained, rows = train_file(path, path.suffix, opts, nthread=nthread, cache_dir=path.parent, **sizes)
         model = bytes(trained.booster.save_raw(raw_format="ubj"))
-        conn.send(("ok", model, trained.metadata, len(frame), trained.reference))
+        conn.send(("ok", model, trained.metadata, rows, trained.reference))
     except FmlError as exc:
         conn.send(("fml", type(exc).__name__, exc.message, exc.details))
     except BaseException as exc:
@@ -101,21 +102,26 @@ def _error_of(name: str, message: str, details: dict[str, Any]) -> FmlError:
 
 
 def train_in_child(
-    source: pd.DataFrame | tuple[bytes, str],
+    source: pd.DataFrame | Path,
     options: dict[str, Any],
     nthread: int = 0,
     deadline: float | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_columns: int = 2_000,
     reference_max_rows: int = 10_000,
+    chunk_rows: int = 100_000,
+    in_memory_bytes: int = 4 << 30,
 ) -> tuple[Trained, int]:
     """(the trained model, the dataset's rows), from a child process killed at `deadline`
-    (BudgetExceeded, `killed` in its message) or when `should_stop()` (Interrupted)."""
+    (BudgetExceeded, `killed` in its message) or when `should_stop()` (Interrupted). `source` is
+    a table, or a dataset file on local disk read in chunks (trainer.streaming.train_file; its
+    external-memory cache, if any, beside it)."""
     context = _mp()
     receiver, sender = context.Pipe(duplex=False)
-    proc = context.Process(
-        target=_child, args=(sender, source, options, nthread, max_columns, reference_max_rows), daemon=True
-    )
+    sizes = {"max_columns": max_columns, "reference_max_rows": reference_max_rows}
+    if not isinstance(source, pd.DataFrame):
+        sizes |= {"chunk_rows": chunk_rows, "in_memory_bytes": in_memory_bytes}
+    proc = context.Process(target=_child, args=(sender, source, options, nthread, sizes), daemon=True)
     started = time.monotonic()
     proc.start()
     sender.close()

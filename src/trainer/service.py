@@ -6,16 +6,19 @@ whichever door it came in by.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fmlcore.core.errors import DeadlineExceeded, PayloadTooLarge
+from fmlcore.core.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge
 from fmlcore.core.layout import data_extension, model_key, s3_uri
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.lifecycle import SYNC_NOTE, JobLifecycle
@@ -25,9 +28,10 @@ from fmlcore.jobs.worker import JobContext, JobInterrupted
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore, loaded_booster
 from fmlcore.ml.readers import check_column_count, check_file_size
+from trainer.dask_engine import DaskCluster, train_dask
 from trainer.isolated import train_in_child, warm_up
 from trainer.promotion import Promoter, Promotion
-from trainer.training import BudgetExceeded, Interrupted, TrainOptions
+from trainer.training import BudgetExceeded, Interrupted, Trained, TrainOptions
 
 log = logging.getLogger("fml.trainer")
 
@@ -58,9 +62,12 @@ class TrainResult:
 
 
 class TrainingService:
-    def __init__(self, settings: Settings, s3: Any, store: ModelStore, statuses: StatusStore) -> None:
+    def __init__(
+        self, settings: Settings, s3: Any, store: ModelStore, statuses: StatusStore, dask: DaskCluster | None = None
+    ) -> None:
         self.settings = settings
         self.s3 = s3
+        self.dask = dask  # the trainer worker's Dask cluster (engine=dask); None in the API
         self.store = store
         self.promoter = Promoter(s3, store)
         self.jobs = JobLifecycle(statuses)
@@ -77,6 +84,19 @@ class TrainingService:
             obj["Body"].close()
             raise
         return obj["Body"].read(), ext
+
+    def download_dataset(self, ref: InputRef, workdir: Path) -> Path:
+        """The dataset file streamed to local disk (the task's ephemeral storage), within
+        FML_MAX_DATASET_BYTES: a worker's training reads it in chunks, never whole."""
+        ext = data_extension(ref.key)
+        obj = get_input(self.s3, ref)
+        with contextlib.closing(obj["Body"]) as body:
+            check_file_size(int(obj.get("ContentLength") or 0), self.settings.max_dataset_bytes)
+            path = workdir / f"dataset{ext}"
+            with open(path, "wb") as fh:
+                for block in body.iter_chunks(8 << 20):
+                    fh.write(block)
+        return path
 
     def read_dataset(self, ref: InputRef) -> pd.DataFrame:
         """The dataset as a table (the API's synchronous path, within its small budget)."""
@@ -96,24 +116,16 @@ class TrainingService:
 
         The training runs in a child process killed at `deadline` (BudgetExceeded) or when
         `should_stop()` (JobInterrupted): the deadline holds however long one round takes. A
-        worker's dataset travels to the child as the file's bytes, parsed there.
+        worker's dataset is streamed to local disk and read there in chunks (trainer.streaming),
+        never as one table.
         """
         t0 = time.perf_counter()
         opts = TrainOptions.from_job(job.options)  # bad options are refused before any download
-        source = frame if frame is not None else self.fetch_dataset(job.input)
-        t_read = time.perf_counter()
-        try:
-            trained, _ = train_in_child(
-                source,
-                job.options,
-                nthread=self.settings.xgb_nthread,
-                deadline=deadline,
-                should_stop=should_stop,
-                max_columns=self.settings.max_columns,
-                reference_max_rows=self.settings.reference_max_rows,
-            )
-        except Interrupted as exc:
-            raise JobInterrupted(str(exc)) from exc
+        if frame is None and self.engine(job, opts) == "dask":
+            trained = self._train_dask(job, opts, deadline, should_stop)
+            t_read = t0
+        else:
+            trained, t_read = self._train_single(job, opts, frame, deadline, should_stop)
         t_train = time.perf_counter()
         metadata = {
             **trained.metadata,
@@ -138,6 +150,47 @@ class TrainingService:
         promotion = self.promoter.promote(job, candidate, trained.reference, opts)
         metadata["durations"]["total_seconds"] = round(time.perf_counter() - t0, 3)
         return TrainResult(job.model, version, metadata, promotion)
+
+    def engine(self, job: JobMessage, opts: TrainOptions) -> str:
+        """`single` or `dask`: the job's choice, else dask for a dataset of FML_DASK_MIN_BYTES or more."""
+        if opts.engine:
+            return opts.engine
+        limit = self.settings.dask_min_bytes
+        if not limit or self.dask is None:
+            return "single"
+        size = int(get_input(self.s3, job.input, head=True).get("ContentLength") or 0)
+        return "dask" if size >= limit else "single"
+
+    def _train_single(self, job: JobMessage, opts: TrainOptions, frame, deadline, should_stop):
+        with tempfile.TemporaryDirectory(prefix="fml-train-", dir=self.settings.train_dir) as tmp:
+            source = frame if frame is not None else self.download_dataset(job.input, Path(tmp))
+            t_read = time.perf_counter()
+            try:
+                trained, _ = train_in_child(
+                    source,
+                    job.options,
+                    nthread=self.settings.xgb_nthread,
+                    deadline=deadline,
+                    should_stop=should_stop,
+                    max_columns=self.settings.max_columns,
+                    reference_max_rows=self.settings.reference_max_rows,
+                    chunk_rows=self.settings.train_chunk_rows,
+                    in_memory_bytes=self.settings.train_in_memory_bytes,
+                )
+            except Interrupted as exc:
+                raise JobInterrupted(str(exc)) from exc
+        return trained, t_read
+
+    def _train_dask(self, job: JobMessage, opts: TrainOptions, deadline, should_stop) -> Trained:
+        if self.dask is None:
+            raise InvalidInput("engine=dask trains on the train queue's worker, not within an API request")
+        size = int(get_input(self.s3, job.input, head=True).get("ContentLength") or 0)
+        try:
+            return train_dask(self.dask, self.s3, job.input, size, opts, self.settings, deadline, should_stop)
+        except Interrupted as exc:
+            raise JobInterrupted(str(exc)) from exc
+        finally:
+            self.dask.release()
 
     # ------------------------------------------------------------------ job lifecycle
     def run_job(self, job: JobMessage, ctx: JobContext) -> None:

@@ -181,48 +181,78 @@ def _check_param(name: str, value: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Prepared:
-    features: pd.DataFrame
-    label: np.ndarray
+class Setup:
+    """What a training derives from its whole dataset, however it was read: the feature schema, the
+    objective, the class names (index = class id; None for a regression), the rows without a target."""
+
     schema: FeatureSchema
     objective: str
     classes: list[Any] | None
     rows_dropped: int
-    rows: pd.DataFrame  # the kept rows as given (not a copy), for the reference set
     target: str
+
+
+@dataclass(frozen=True)
+class Prepared(Setup):
+    """A dataset read whole, validated and encoded: `Setup` and the encoded kept rows."""
+
+    features: pd.DataFrame
+    label: np.ndarray
+    rows: pd.DataFrame  # the kept rows as given (not a copy), for the reference set
 
 
 def prepare(frame: pd.DataFrame, opts: TrainOptions) -> Prepared:
     """Validate and encode a dataset for training."""
-    if opts.target not in frame.columns:
-        raise InvalidInput(
-            f"target column {opts.target!r} is not in the data",
-            {"target": opts.target, "columns": [str(c) for c in frame.columns[:50]]},
-        )
-    missing_ignored = [c for c in opts.ignore_columns if c not in frame.columns]
-    if missing_ignored:
-        raise InvalidInput(f"ignore_columns names unknown column(s): {', '.join(missing_ignored)}")
+    check_columns(list(frame.columns), opts)
     target = frame[opts.target]
     keep = target.notna().to_numpy()
     dropped = int((~keep).sum())
-    if keep.sum() < MIN_ROWS:
-        raise InvalidInput(
-            f"too few rows with a target value: {int(keep.sum())} (at least {MIN_ROWS} are needed)",
-            {"rows": int(keep.sum())},
-        )
+    check_rows(int(keep.sum()))
     frame = frame.loc[keep]
     target = target.loc[keep]
     features = frame.drop(columns=[opts.target, *opts.ignore_columns])
     schema = FeatureSchema.fit(features)
     objective = opts.objective or infer_objective(target)
     label, classes = encode_label(target, objective)
-    return Prepared(schema.encode(features), label, schema, objective, classes, dropped, frame, opts.target)
+    return Prepared(
+        schema=schema,
+        objective=objective,
+        classes=classes,
+        rows_dropped=dropped,
+        target=opts.target,
+        features=schema.encode(features),
+        label=label,
+        rows=frame,
+    )
+
+
+def check_columns(columns: list[Any], opts: TrainOptions) -> None:
+    """The target and the ignored columns must be columns of the data (InvalidInput naming them)."""
+    if opts.target not in columns:
+        raise InvalidInput(
+            f"target column {opts.target!r} is not in the data",
+            {"target": opts.target, "columns": [str(c) for c in columns[:50]]},
+        )
+    missing_ignored = [c for c in opts.ignore_columns if c not in columns]
+    if missing_ignored:
+        raise InvalidInput(f"ignore_columns names unknown column(s): {', '.join(missing_ignored)}")
+
+
+def check_rows(kept: int) -> None:
+    """Enough rows must have a target value to train on."""
+    if kept < MIN_ROWS:
+        raise InvalidInput(f"too few rows with a target value: {kept} (at least {MIN_ROWS} are needed)", {"rows": kept})
 
 
 def infer_objective(target: pd.Series) -> str:
     values = target.dropna()
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    distinct = values.nunique()
+    return objective_for(numeric, values.nunique())
+
+
+def objective_for(numeric: bool, distinct: int) -> str:
+    """The objective of a target of numbers (not booleans) or not, with `distinct` values (at least;
+    only 0, 1, 2 or more matter)."""
     if not numeric:
         if distinct < 2:
             raise InvalidInput("the target has a single class: nothing to learn", {"classes": distinct})
@@ -236,17 +266,33 @@ def infer_objective(target: pd.Series) -> str:
 
 def encode_label(target: pd.Series, objective: str) -> tuple[np.ndarray, list[Any] | None]:
     """Labels as XGBoost wants them, and the class names for classifiers (index = class id)."""
+    numeric = pd.api.types.is_numeric_dtype(target)
+    classes = label_classes(target.unique().tolist(), objective, numeric, target.name)
+    return label_codes(target, classes), classes
+
+
+def label_classes(values: list[Any], objective: str, numeric: bool, name: Any) -> list[Any] | None:
+    """The class names of a classifier's distinct target `values` (sorted; index = class id), None
+    for a regression; InvalidInput when they do not fit the objective. Past MAX_CLASSES, `values`
+    may hold only MAX_CLASSES + 1 of them: no more are needed to refuse."""
     if objective.startswith(("binary:", "multi:")):
-        classes = sorted(target.unique().tolist(), key=lambda v: (str(type(v)), v))
+        classes = sorted(values, key=lambda v: (str(type(v)), v))
         if len(classes) > MAX_CLASSES:
-            raise InvalidInput(f"the target has {len(classes)} classes (at most {MAX_CLASSES})")
+            raise InvalidInput(f"the target has more than {MAX_CLASSES} classes")
         if objective.startswith("binary:") and len(classes) != 2:
             raise InvalidInput(f"objective {objective} needs exactly 2 classes, the target has {len(classes)}")
-        index = {c: i for i, c in enumerate(classes)}
-        return target.map(index).to_numpy(dtype="float32"), [_plain(c) for c in classes]
-    if not pd.api.types.is_numeric_dtype(target):
-        raise InvalidInput(f"objective {objective} needs a numeric target; {target.name!r} is text")
-    return target.to_numpy(dtype="float32"), None
+        return [_plain(c) for c in classes]
+    if not numeric:
+        raise InvalidInput(f"objective {objective} needs a numeric target; {name!r} is text")
+    return None
+
+
+def label_codes(target: pd.Series, classes: list[Any] | None) -> np.ndarray:
+    """The float32 labels of `target`: class ids for a classifier, the values for a regression."""
+    if classes is None:
+        return target.to_numpy(dtype="float32")
+    index = {c: i for i, c in enumerate(classes)}
+    return target.map(index).to_numpy(dtype="float32")
 
 
 def _plain(value: Any) -> Any:
@@ -270,9 +316,21 @@ class Trained:
 def reference_set(prepared: Prepared, valid_idx: np.ndarray, max_rows: int, seed: int = SPLIT_SEED) -> pd.DataFrame:
     """The version's reference set: its holdout rows as given (features and target), or a seeded
     sample of `max_rows` of them, in their original order. Text columns are stored as text."""
+    rows = prepared.rows.iloc[reference_positions(valid_idx, max_rows, seed)]
+    return reference_frame(rows, prepared)
+
+
+def reference_positions(valid_idx: np.ndarray, max_rows: int, seed: int = SPLIT_SEED) -> np.ndarray:
+    """The positions (among the kept rows, sorted) of the holdout rows the reference set keeps:
+    all of them, or a seeded sample of `max_rows`."""
     if len(valid_idx) > max_rows:
         valid_idx = np.sort(np.random.default_rng(seed).choice(valid_idx, size=max_rows, replace=False))
-    rows = prepared.rows.iloc[valid_idx][[*prepared.schema.names, prepared.target]].reset_index(drop=True)
+    return valid_idx
+
+
+def reference_frame(rows: pd.DataFrame, setup: Setup) -> pd.DataFrame:
+    """The reference set of these kept rows as given: the features and the target, text as text."""
+    rows = rows[[*setup.schema.names, setup.target]].reset_index(drop=True)
     for name in rows.columns:
         if rows[name].dtype == object:
             rows[name] = rows[name].astype("string")
@@ -290,19 +348,45 @@ def train(
     """Fit a booster with early stopping on a seeded holdout; metadata has metrics and params;
     the holdout rows (at most `reference_max_rows`) come back as the version's reference set."""
     started = time.perf_counter()
-    params = {**DEFAULT_PARAMS, **(opts.params or {}), "objective": prepared.objective}
-    if nthread:  # the platform's, never the caller's (refused above): 0 leaves XGBoost all cores
-        params["nthread"] = nthread
-    if prepared.classes is not None and prepared.objective.startswith("multi:"):
-        params["num_class"] = len(prepared.classes)
     train_idx, valid_idx = split(len(prepared.label), opts.validation_fraction)
     x, y = prepared.features, prepared.label
-    try:
+
+    def matrices(max_bin: int) -> tuple[xgb.DMatrix, pd.DataFrame, np.ndarray]:
         # The quantile matrix is binned once, with the booster's own max_bin (XGBoost refuses a mismatch).
-        dtrain = xgb.QuantileDMatrix(
-            x.iloc[train_idx], y[train_idx], enable_categorical=True, max_bin=int(params.get("max_bin", 256))
-        )
-        dvalid = xgb.DMatrix(x.iloc[valid_idx], y[valid_idx], enable_categorical=True)
+        dtrain = xgb.QuantileDMatrix(x.iloc[train_idx], y[train_idx], enable_categorical=True, max_bin=max_bin)
+        return dtrain, x.iloc[valid_idx], y[valid_idx]
+
+    return fit(
+        prepared,
+        opts,
+        len(y),
+        matrices,
+        lambda: reference_set(prepared, valid_idx, reference_max_rows),
+        nthread=nthread,
+        guard=Guard(deadline, should_stop),
+        started=started,
+    )
+
+
+def fit(
+    setup: Setup,
+    opts: TrainOptions,
+    rows: int,
+    matrices: Callable[[int], tuple[xgb.DMatrix, pd.DataFrame, np.ndarray]],
+    reference: Callable[[], pd.DataFrame],
+    nthread: int = 0,
+    guard: Guard | None = None,
+    started: float | None = None,
+) -> Trained:
+    """The booster of `setup` on `rows` kept rows, however they are held: `matrices(max_bin)`
+    builds the training matrix and returns it with the holdout's encoded features and labels;
+    early stopping on the holdout, the trees up to the best round, holdout metrics, metadata,
+    and `reference()` as the version's reference set. `started` (perf_counter) times the training."""
+    started = time.perf_counter() if started is None else started
+    params = boost_params(setup, opts, nthread)
+    try:
+        dtrain, x_valid, y_valid = matrices(int(params.get("max_bin", 256)))
+        dvalid = xgb.DMatrix(x_valid, y_valid, enable_categorical=True)
         booster = xgb.train(
             params,
             dtrain,
@@ -310,33 +394,58 @@ def train(
             evals=[(dvalid, "validation")],
             early_stopping_rounds=opts.early_stopping_rounds,
             verbose_eval=False,
-            callbacks=[_Guard(deadline, should_stop)],
+            callbacks=[guard or Guard(None, None)],
         )
     except xgb.core.XGBoostError as exc:
         raise InvalidInput(f"XGBoost rejected the training setup: {str(exc).splitlines()[0][:300]}") from exc
     train_seconds = time.perf_counter() - started
+    booster = best_trees(booster)
+    pred = booster.inplace_predict(x_valid)
+    return trained_model(
+        setup, opts, rows, booster, params, y_valid, pred, type(dtrain).__name__, reference(), train_seconds
+    )
+
+
+def boost_params(setup: Setup, opts: TrainOptions, nthread: int = 0) -> dict[str, Any]:
+    """The XGBoost params of a training: the defaults, the caller's, and the platform's own."""
+    params = {**DEFAULT_PARAMS, **(opts.params or {}), "objective": setup.objective}
+    if nthread:  # the platform's, never the caller's (refused above): 0 leaves XGBoost all cores
+        params["nthread"] = nthread
+    if setup.classes is not None and setup.objective.startswith("multi:"):
+        params["num_class"] = len(setup.classes)
+    return params
+
+
+def best_trees(booster: xgb.Booster) -> xgb.Booster:
+    """Only the trees up to the best round, so every consumer of the artifact predicts the same."""
     best = booster.best_iteration if booster.best_iteration is not None else booster.num_boosted_rounds() - 1
-    # Keep only the trees up to the best round, so every consumer of the artifact predicts the same.
-    booster = booster[: best + 1]
-    pred = booster.inplace_predict(x.iloc[valid_idx])
-    metrics = holdout_metrics(prepared.objective, y[valid_idx], pred)
+    return booster[: best + 1]
+
+
+def trained_model(
+    setup: Setup, opts: TrainOptions, rows: int, booster: xgb.Booster, params: dict[str, Any], y_valid: np.ndarray,
+    pred: np.ndarray, data_matrix: str, reference_rows: pd.DataFrame, train_seconds: float,
+    **extra: Any,
+) -> Trained:  # fmt: skip
+    """The Trained of a booster (its best trees) and its holdout predictions: metrics and metadata."""
     metadata = {
-        "objective": prepared.objective,
+        "objective": setup.objective,
         "params": params,
         "num_boost_round": opts.num_boost_round,
         "early_stopping_rounds": opts.early_stopping_rounds,
-        "best_iteration": int(best),
+        "best_iteration": int(booster.num_boosted_rounds() - 1),
         "num_trees": int(booster.num_boosted_rounds()),
         "target": opts.target,
-        "classes": prepared.classes,
-        "categories": prepared.schema.categories,
+        "classes": setup.classes,
+        "categories": setup.schema.categories,
         "ignored_columns": list(opts.ignore_columns),
-        "metrics": metrics,
+        "metrics": holdout_metrics(setup.objective, y_valid, pred),
         "validation_fraction": opts.validation_fraction,
-        "rows": len(y),
-        "rows_train": len(train_idx),
-        "rows_validation": len(valid_idx),
-        "rows_dropped_missing_target": prepared.rows_dropped,
+        "rows": rows,
+        "rows_train": rows - len(y_valid),
+        "rows_validation": len(y_valid),
+        "rows_dropped_missing_target": setup.rows_dropped,
+        "data_matrix": data_matrix,
         "train_seconds": round(train_seconds, 3),
         "trained_at": isoformat(utcnow()),
         "library_versions": {
@@ -345,13 +454,13 @@ def train(
             "numpy": np.__version__,
             "python": platform.python_version(),
         },
+        **extra,
+        "reference_rows": len(reference_rows),
     }
-    reference = reference_set(prepared, valid_idx, reference_max_rows)
-    metadata["reference_rows"] = len(reference)
-    return Trained(booster, metadata, reference)
+    return Trained(booster, metadata, reference_rows)
 
 
-class _Guard(xgb.callback.TrainingCallback):
+class Guard(xgb.callback.TrainingCallback):
     """Aborts training past a deadline (BudgetExceeded) or on a stop request (Interrupted)."""
 
     def __init__(self, deadline: float | None, should_stop: Callable[[], bool] | None) -> None:
@@ -359,11 +468,15 @@ class _Guard(xgb.callback.TrainingCallback):
         self.deadline = deadline
         self.should_stop = should_stop
 
-    def after_iteration(self, model, epoch, evals_log) -> bool:
+    def check(self, where: str) -> None:
+        """Raise if training should stop now; `where` completes the budget message ("after 3 rounds")."""
         if self.should_stop is not None and self.should_stop():
             raise Interrupted("training interrupted by shutdown")
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise BudgetExceeded(f"training passed its time budget after {epoch + 1} rounds")
+            raise BudgetExceeded(f"training passed its time budget {where}")
+
+    def after_iteration(self, model, epoch, evals_log) -> bool:
+        self.check(f"after {epoch + 1} rounds")
         return False
 
 

@@ -9,13 +9,15 @@ from fmlcore.core.settings import Settings
 from fmlcore.jobs.status import StatusStore
 from fmlcore.jobs.worker import QueueWorker, main
 from fmlcore.ml.model_store import ModelStore
+from trainer.dask_engine import DaskCluster
 from trainer.service import TrainingService
 
 
 def build_worker(settings: Settings, clients: AwsClients) -> QueueWorker:
     bucket = settings.require("models_bucket")
     store = ModelStore.from_settings(clients.s3, settings, cache_size=1)
-    service = TrainingService(settings, clients.s3, store, StatusStore(clients.s3, bucket))
+    dask = DaskCluster(settings, clients)  # started on the first engine=dask job
+    service = TrainingService(settings, clients.s3, store, StatusStore(clients.s3, bucket), dask=dask)
     queue_url = settings.require("train_queue_url")
     return QueueWorker.for_jobs(settings, clients, "train", queue_url, bucket, service.run_job, service.jobs)
 

@@ -117,6 +117,41 @@ class Settings:
         5.0,
         float,
     )
+    train_chunk_rows: int = _env(
+        "FML_TRAIN_CHUNK_ROWS", "rows a training job reads at a time from its dataset file (never the whole table)",
+        100_000, int,
+    )  # fmt: skip
+    train_in_memory_bytes: int = _env(
+        "FML_TRAIN_IN_MEMORY_BYTES",
+        "training matrices estimated larger than this (4 bytes a value) use XGBoost external memory on local disk",
+        4 << 30,
+        int,
+    )
+    train_dir: str | None = _env(
+        "FML_TRAIN_DIR",
+        "local directory for the dataset being trained on and XGBoost's external-memory cache (the task's "
+        "ephemeral storage; default the system's temporary directory)",
+    )
+    dask_scheduler: str | None = _env(
+        "FML_DASK_SCHEDULER",
+        "address of the Dask scheduler for engine=dask (tcp://host:8786); unset: a LocalCluster the trainer worker starts",
+    )
+    dask_workers: int = _env(
+        "FML_DASK_WORKERS", "Dask workers a distributed training waits for (and a LocalCluster starts)", 2, int
+    )
+    dask_partition_bytes: int = _env(
+        "FML_DASK_PARTITION_BYTES", "bytes of the dataset file per Dask partition (read by one worker)", 64 << 20, int
+    )
+    dask_min_bytes: int = _env(
+        "FML_DASK_MIN_BYTES",
+        "datasets of at least this many bytes train on Dask unless the job says engine=single (0: only when asked)",
+        16 << 30,
+        int,
+    )
+    dask_ecs_cluster: str | None = _env("FML_DASK_ECS_CLUSTER", "ECS cluster of the Dask services (AWS)")
+    dask_ecs_services: str | None = _env(
+        "FML_DASK_ECS_SERVICES", "the Dask scheduler and worker ECS services, scaled up for a job and back to zero"
+    )
     reference_max_rows: int = _env(
         "FML_REFERENCE_MAX_ROWS",
         "holdout rows kept beside each model version as its reference set for the promotion gate (seeded sample)",

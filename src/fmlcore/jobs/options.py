@@ -42,6 +42,7 @@ PARAMS_HELP = (
 )
 
 
+ENGINES = ("single", "dask")
 PROMOTE_MODES = ("gate", "always", "never")
 # Each metric the gate can compare, and whether higher is better.
 PROMOTE_METRICS = ("auc", "logloss", "accuracy", "rmse", "mae", "r2")
@@ -65,6 +66,12 @@ class TrainJobOptions:
         (),
         LIST,
         shown_default="none",
+    )
+    engine: str | None = _option(
+        "`single`: one task (the dataset streamed from local disk); `dask`: XGBoost on the Dask cluster, partitions "
+        "read from S3 by its workers",
+        choices=ENGINES,
+        shown_default="`single`; `dask` from `FML_DASK_MIN_BYTES`",
     )
     promote: str = _option(
         "`gate`: the new version becomes `live` if no worse than the live one on both reference sets (its "

@@ -9,7 +9,7 @@ the categories in the model's metadata).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,29 +44,32 @@ class FeatureSchema:
     @classmethod
     def fit(cls, frame: pd.DataFrame, max_categories: int = MAX_CATEGORIES) -> FeatureSchema:
         """Infer the schema of the feature columns of `frame` (target already removed)."""
-        if frame.shape[1] == 0:
-            raise InvalidInput("the data has no feature columns besides the target")
+        columns = (
+            (name, None if is_numeric(frame[name]) else TextSummary.of(frame[name], max_categories))
+            for name in frame.columns
+        )
+        return cls.from_columns(columns, max_categories)
+
+    @classmethod
+    def from_columns(
+        cls, columns: Iterable[tuple[Any, TextSummary | None]], max_categories: int = MAX_CATEGORIES
+    ) -> FeatureSchema:
+        """The schema of feature columns given in order as (name, None for a numeric column, or the
+        `TextSummary` of a text column's values): what `fit` infers from a frame, from the parts of
+        a dataset read in pieces too. Refusals are raised for the first column that has one."""
         names, types, categories = [], [], {}
-        for name in frame.columns:
-            col = frame[name]
+        for name, text in columns:
             if str(name).strip() == "" or str(name).startswith("Unnamed: "):
                 raise InvalidInput(f"column {name!r} has no name", {"column": str(name)})
-            if _is_numeric(col):
+            if text is None:
                 kind = NUMERIC
             else:
-                _reject_numeric_with_junk(str(name), col)
-                values = col.dropna().astype(str).str.strip()
-                cats = sorted(values.unique().tolist())
-                if len(cats) > max_categories:
-                    raise InvalidInput(
-                        f"column {name!r} has {len(cats)} distinct text values (more than {max_categories}): "
-                        "an identifier or free text cannot be a feature; drop it with the ignore_columns option",
-                        {"column": str(name), "distinct": len(cats)},
-                    )
-                categories[str(name)] = cats
+                categories[str(name)] = text.categories(str(name), max_categories)
                 kind = CATEGORICAL
             names.append(str(name))
             types.append(kind)
+        if not names:
+            raise InvalidInput("the data has no feature columns besides the target")
         return cls(names, types, categories)
 
     def encode(self, frame: pd.DataFrame, row_offset: int = 0) -> pd.DataFrame:
@@ -177,7 +180,7 @@ class FeatureSchema:
         """Rows (by position) whose values cannot be encoded, with the reason: for batch error files."""
         problems: dict[int, str] = {}
         for name, kind in zip(self.names, self.types, strict=True):
-            if kind != NUMERIC or name not in frame.columns or _is_numeric(frame[name]):
+            if kind != NUMERIC or name not in frame.columns or is_numeric(frame[name]):
                 continue
             col = frame[name]
             _, bad = _parse_floats(col)
@@ -188,7 +191,8 @@ class FeatureSchema:
         return problems
 
 
-def _is_numeric(col: pd.Series) -> bool:
+def is_numeric(col: pd.Series) -> bool:
+    """Is this a numeric feature column (numbers or booleans)? Any other is a text column."""
     return pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
@@ -361,18 +365,85 @@ def _csv_codes(plain: dict[str, float], lookup: dict[str, float], values: Sequen
     return out
 
 
-def _reject_numeric_with_junk(name: str, col: pd.Series) -> None:
-    counts = col.dropna().value_counts()  # distinct values: a category column has few
-    if counts.empty:
-        return
-    parsed = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce").to_numpy()
-    numeric = ~np.isnan(parsed.astype("float64"))
-    share = float(counts.to_numpy()[numeric].sum() / counts.sum())
-    if share >= NUMERIC_SHARE_FOR_JUNK:
-        junk = set(counts.index[~numeric])
-        bad = col[col.isin(junk)]
-        examples = [{"row": int(i) + 1, "value": str(v)[:50]} for i, v in bad.head(EXAMPLES).items()]
-        raise InvalidInput(
-            f"column {name!r} is numeric but {len(bad)} value(s) are not numbers, e.g. {examples[0]['value']!r}",
-            {"column": name, "bad_values": len(bad), "examples": examples},
+@dataclass
+class TextSummary:
+    """What the schema of a text column needs from its values, in sums that add up over parts of
+    the column (chunks of a file, partitions): a column of mostly numbers with some junk is
+    refused, any other gets its stripped distinct values as categories (at most `max_categories`).
+
+    Rows are numbered by the column's index labels (position in the dataset) + 1.
+    """
+
+    values: int = 0  # non-missing values
+    numbers: int = 0  # of those, the ones that read as numbers
+    junk: int = 0  # of those, the ones that do not
+    examples: list[tuple[int, str]] = field(default_factory=list)  # the first EXAMPLES junk values: (row, value)
+    distinct: set[str] | None = field(default_factory=set)  # stripped text values; None: more than the limit
+
+    @classmethod
+    def of(cls, col: pd.Series, max_categories: int = MAX_CATEGORIES, distinct: bool = True) -> TextSummary:
+        """The summary of `col`'s values; `distinct=False` skips the distinct values (None, as past the limit)."""
+        counts = col.dropna().value_counts()  # distinct values: a category column has few
+        if counts.empty:
+            return cls(distinct=set() if distinct else None)
+        parsed = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce").to_numpy()
+        numeric = ~np.isnan(parsed.astype("float64"))
+        values = None
+        if distinct:
+            values = set(col.dropna().astype(str).str.strip().unique().tolist())
+            values = values if len(values) <= max_categories else None
+        return cls(
+            values=int(counts.sum()),
+            numbers=int(counts.to_numpy()[numeric].sum()),
+            junk=int(counts.to_numpy()[~numeric].sum()),
+            examples=_first_rows(col, set(counts.index[~numeric])),
+            distinct=values,
         )
+
+    @classmethod
+    def of_numbers(cls, count: int) -> TextSummary:
+        """The summary of `count` values that are all numbers, without their distinct values."""
+        return cls(values=count, numbers=count, distinct=None)
+
+    def merge(self, other: TextSummary, max_categories: int = MAX_CATEGORIES) -> TextSummary:
+        """The summary of both parts' values (rows numbered in the same dataset)."""
+        distinct = None
+        if self.distinct is not None and other.distinct is not None:
+            distinct = self.distinct | other.distinct
+            distinct = distinct if len(distinct) <= max_categories else None
+        return TextSummary(
+            values=self.values + other.values,
+            numbers=self.numbers + other.numbers,
+            junk=self.junk + other.junk,
+            examples=sorted(self.examples + other.examples)[:EXAMPLES],
+            distinct=distinct,
+        )
+
+    def categories(self, name: str, max_categories: int = MAX_CATEGORIES) -> list[str]:
+        """The sorted categories of the column, or InvalidInput: a numeric column with junk, or too many values."""
+        if self.values and self.numbers / self.values >= NUMERIC_SHARE_FOR_JUNK:
+            examples = [{"row": row, "value": value} for row, value in self.examples]
+            raise InvalidInput(
+                f"column {name!r} is numeric but {self.junk} value(s) are not numbers, e.g. {examples[0]['value']!r}",
+                {"column": name, "bad_values": self.junk, "examples": examples},
+            )
+        if self.distinct is None:
+            raise InvalidInput(
+                f"column {name!r} has more than {max_categories} distinct text values: "
+                "an identifier or free text cannot be a feature; drop it with the ignore_columns option",
+                {"column": name, "limit": max_categories},
+            )
+        return sorted(self.distinct)
+
+
+def _first_rows(col: pd.Series, values: set[Any]) -> list[tuple[int, str]]:
+    """The first EXAMPLES rows of `col` holding one of `values`: (index label + 1, value), read in
+    growing slices, so that a column whose junk comes first is not scanned whole."""
+    found: list[tuple[int, str]] = []
+    start, step = 0, 1024
+    while values and start < len(col) and len(found) < EXAMPLES:
+        part = col.iloc[start : start + step]
+        hits = part[part.isin(values)].head(EXAMPLES - len(found))
+        found += [(int(i) + 1, str(v)[:50]) for i, v in hits.items()]
+        start, step = start + step, step * 4
+    return found

@@ -26,8 +26,8 @@ def test_the_child_trains_the_same_model_as_in_process():
     assert trained.metadata["metrics"] == here.metadata["metrics"]
 
 
-def test_bytes_are_parsed_in_the_child_and_errors_come_back_as_themselves():
-    trained, rows = train_in_child(((ROOT / "samples" / "churn.csv").read_bytes(), ".csv"), OPTIONS)
+def test_a_file_is_read_in_chunks_in_the_child_and_errors_come_back_as_themselves():
+    trained, rows = train_in_child(ROOT / "samples" / "churn.csv", OPTIONS, chunk_rows=500)
     assert rows == len(SAMPLE) and trained.metadata["rows"] == len(SAMPLE)
     with pytest.raises(InvalidInput, match="'nope' is not in the data"):
         train_in_child(SAMPLE, {"target": "nope"})
