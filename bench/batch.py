@@ -150,6 +150,51 @@ def _cleanup(s3: Any, inference: str, key: str, record: dict[str, Any]) -> None:
             say(f"cleanup of s3://{bucket}/{obj_key} failed: {exc}")
 
 
+def split_job(stack: Stack, procs: Procs, path: Path, rows: int, workers: int, split_bytes: int) -> dict[str, Any]:
+    """One file split into parts (FML_BATCH_SPLIT_BYTES) and scored by `workers` fresh workers."""
+    from latency import drop
+
+    env = {**stack.env, "FML_WORKER_WAIT_SECONDS": "1", "FML_BATCH_SPLIT_BYTES": str(split_bytes)}
+    s3 = stack.clients().s3
+    inference, predictions = env["FML_INFERENCE_BUCKET"], env["FML_PREDICTIONS_BUCKET"]
+    started = [procs.start(f"split-worker-{workers}-{i}", [PY, "-m", "predictor.worker"], env) for i in range(workers)]
+    try:
+        for worker in started:
+            worker.wait_log("worker started", timeout=60)
+        key = f"{MODEL}/split-{uuid.uuid4().hex[:8]}/{path.name}"
+        with open(path, "rb") as body:
+            job_id, put_at = drop(s3, inference, key, body)
+        record = wait_status(s3, predictions, job_id, {"succeeded"}, timeout=max(900, rows / 1000), interval=0.5)
+        finished = time.time()
+        peaks = [hwm_mib(w.pid) for w in started]
+        handled = [w.log_path.read_text(errors="replace").count('"msg": "job done"') for w in started]
+    finally:
+        for worker in started:
+            procs.stop(worker)
+    seconds = finished - put_at
+    _cleanup(s3, inference, key, record)
+    return {
+        "workers": workers,
+        "rows": record.get("metrics", {}).get("rows_total"),
+        "parts": record.get("parts", {}).get("total"),
+        "messages_per_worker": handled,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(rows / seconds, 1),
+        "worker_peak_rss_mib": [rounded(p, 1) for p in peaks],
+    }
+
+
+def split_scaling(stack: Stack, procs: Procs, path: Path, rows: int, parts: int = 8) -> dict[str, Any]:
+    """The same file in `parts` parts scored by 1 worker, then by 2: rows/s scaling."""
+    split_bytes = -(-path.stat().st_size // parts)
+    one = split_job(stack, procs, path, rows, 1, split_bytes)
+    say(f"split {rows} rows, {one['parts']} parts, 1 worker: {one['rows_per_s']:.0f} rows/s")
+    two = split_job(stack, procs, path, rows, 2, split_bytes)
+    say(f"split {rows} rows, {two['parts']} parts, 2 workers: {two['rows_per_s']:.0f} rows/s")
+    return {"rows": rows, "bytes": path.stat().st_size, "split_bytes": split_bytes, "one": one, "two": two,
+            "scaling": round(two["rows_per_s"] / one["rows_per_s"], 3)}  # fmt: skip
+
+
 def run(stack: Stack, procs: Procs, model_path: Path, files: dict[str, dict[int, Path]], work: Path) -> dict[str, Any]:
     """`files`: format → rows → path. The smallest size is compared with in-process; every size gives a peak RSS."""
     out: dict[str, Any] = {}

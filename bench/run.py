@@ -33,7 +33,7 @@ import train
 from common import BENCH, Procs, Stack, machine_info, say
 from loadgen import choose_engine, wrk_version
 
-SECTIONS = ("latency", "online", "batch", "train")
+SECTIONS = ("latency", "online", "batch", "batch_split", "train", "train_dask")
 FULL = {
     "seconds": 15.0,
     "warmup": 3.0,
@@ -200,6 +200,24 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         parts.append(table(header, rows))
         parts.append(f"Overhead: job {t['overhead_pct']} %, end to end {t['overhead_e2e_pct']} %.")
+    if results.get("batch_split", {}).get("one"):
+        b = results["batch_split"]
+        rows = [[w["workers"], w["parts"], w["seconds"], f"{w['rows_per_s']:,.0f}", w["messages_per_worker"],
+                 w["worker_peak_rss_mib"]] for w in (b["one"], b["two"])]  # fmt: skip
+        parts += [
+            f"### Split batch file ({b['rows']:,} rows, {b['bytes']:,} bytes, FML_BATCH_SPLIT_BYTES {b['split_bytes']:,})",
+            table(["workers", "parts", "put → succeeded s", "rows/s", "messages per worker", "peak RSS MiB"], rows),
+            f"Scaling 1 → 2 workers: {b['scaling']}x (2 CPUs shared by the workers, the emulator and the Lambda).",
+        ]
+    if results.get("train_dask", {}).get("single"):
+        t = results["train_dask"]
+        rows = [[name, t[name]["job_seconds"], t[name]["auc"], t[name]["peak_rss_mib"]]
+                for name in ("single", "dask", "dask_warm")]  # fmt: skip
+        parts += [
+            f"### Training engines ({t['rows']:,} rows, {t['rounds']} rounds; dask = 2-worker LocalCluster)",
+            table(["engine", "job seconds", "holdout AUC", "trainer worker peak RSS MiB"], rows),
+            f"|AUC dask - single| = {t['auc_delta']}.",
+        ]
     if results.get("latency"):
         lat = results["latency"]
         names = {
@@ -301,6 +319,18 @@ def main(argv: list[str] | None = None) -> int:
             return {f: {n: makers[f](data_dir, n) for n in ints(args.batch_rows)} for f in fmts}
 
         section("batch", lambda: batch.run(stack, procs, model_path, batch_files(), run_dir))
+        section(
+            "batch_split",
+            lambda: batch.split_scaling(
+                stack, procs, data.score_csv(data_dir, max(ints(args.batch_rows))), max(ints(args.batch_rows))
+            ),
+        )
+        section(
+            "train_dask",
+            lambda: train.engines(
+                stack, procs, data.train_csv(data_dir, args.train_rows), args.train_rows, args.train_rounds
+            ),
+        )
         section(
             "train",
             lambda: train.run(

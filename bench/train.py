@@ -125,6 +125,36 @@ def run(stack: Stack, procs: Procs, path: Path, rows: int, rounds: int, target: 
     }
 
 
+def engines(stack: Stack, procs: Procs, path: Path, rows: int, rounds: int, target: str = "churned") -> dict[str, Any]:
+    """The same file trained with engine=single and engine=dask (a 2-worker LocalCluster): job
+    seconds (running → succeeded, the Dask cluster's start included for its first job) and AUC."""
+    from latency import drop
+
+    env = {**stack.env, "FML_WORKER_WAIT_SECONDS": "1", "FML_DASK_WORKERS": "2"}
+    s3 = stack.clients().s3
+    datasets, models = env["FML_DATASETS_BUCKET"], env["FML_MODELS_BUCKET"]
+    worker = procs.start("trainer-worker-engines", [PY, "-m", "trainer.worker"], env)
+    out: dict[str, Any] = {"rows": rows, "rounds": rounds}
+    try:
+        worker.wait_log("worker started", timeout=60)
+        for engine in ("single", "dask", "dask"):  # dask twice: a cold cluster, then a warm one
+            key = f"{TRAIN_MODEL}/{engine}-{uuid.uuid4().hex[:8]}-{path.name}"
+            meta = {"target": target, "num_boost_round": str(rounds), "early_stopping_rounds": str(rounds),
+                    "engine": engine, "promote": "never"}  # fmt: skip
+            with open(path, "rb") as body:
+                job_id, _ = drop(s3, datasets, key, body, meta)
+            record = wait_status(s3, models, job_id, {"succeeded"}, timeout=max(900, rows / 500), interval=0.2)
+            running, succeeded = history_at(record, "running"), history_at(record, "succeeded")
+            name = engine if engine not in out else f"{engine}_warm"
+            out[name] = {"job_seconds": round(succeeded - running, 3), "auc": record["metrics"].get("auc"),
+                         "peak_rss_mib": rounded(hwm_mib(worker.pid), 1)}  # fmt: skip
+            say(f"training {rows} rows engine={name}: {out[name]['job_seconds']} s, auc {out[name]['auc']}")
+    finally:
+        procs.stop(worker)
+    out["auc_delta"] = round(abs(out["dask_warm"]["auc"] - out["single"]["auc"]), 6)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("raw",))

@@ -163,7 +163,8 @@ class DaskCluster:
                 workers = self.settings.dask_workers
                 if self.remote:
                     self._scale(workers)
-                    self._client = Client(self.settings.dask_scheduler, timeout=60)
+                    # The scheduler's task may still be starting (its DNS name appears with it).
+                    self._client = Client(self.settings.dask_scheduler, timeout=timeout)
                 else:
                     self._local = LocalCluster(
                         n_workers=workers,
