@@ -31,7 +31,7 @@ from fmlcore.jobs.status import StatusStore
 from fmlcore.jobs.worker import JobContext
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import ModelStore
-from fmlcore.ml.ranges import LineCounter, RangeFile, get_range, header_line
+from fmlcore.ml.ranges import LineCounter, RangeFile, S3Version, get_range, header_line
 from fmlcore.ml.readers import Prepend, ReadLimits
 from predictor.batch import TRANSFER, score_chunks, score_file
 from predictor.split import PartDone, PartMarkers, assemble_errors, assemble_output, new_workdir, plan_parts
@@ -121,7 +121,8 @@ class BatchService:
         if size <= split_bytes:
             return False
         ext = data_extension(job.input.key)
-        parts = plan_parts(self.s3, job.input, ext, size, split_bytes, self.settings.max_line_bytes)
+        located = S3Version(job.input.bucket, job.input.key, job.input.version_id, head.get("ETag"))
+        parts = plan_parts(self.s3, located, ext, size, split_bytes, self.settings.max_line_bytes)
         if len(parts) < 2:
             return False
         self.jobs.split(job.job_id, len(parts))
@@ -148,7 +149,8 @@ class BatchService:
             self._assemble(job, ctx, markers)
 
     def _score_part(self, job: JobMessage, ctx: JobContext) -> PartDone:
-        part, ref = job.part, job.input
+        part = job.part
+        ref = S3Version(job.input.bucket, job.input.key, job.input.version_id, part.etag)
         fmt = formats.for_key(ref.key)
         loaded = self.store.load(job.model, job.options.get("model_version"))
         limits = ReadLimits.from_settings(self.settings)

@@ -47,9 +47,11 @@ MAX_COPY_PART = 4 << 30  # and at most 5 GiB
 WINDOW = 4 << 10  # bytes read at a cut to find the next line end (doubled up to FML_MAX_LINE_BYTES)
 
 
-def plan_parts(s3: Any, ref: InputRef, ext: str, size: int, split_bytes: int, max_line_bytes: int) -> list[PartRef]:
-    """The parts of the input file (fmlcore.ml.ranges.plan_parts), as job message parts."""
-    return [PartRef(**asdict(cut)) for cut in ranges.plan_parts(s3, ref, ext, size, split_bytes, max_line_bytes)]
+def plan_parts(s3: Any, ref: Any, ext: str, size: int, split_bytes: int, max_line_bytes: int) -> list[PartRef]:
+    """The parts of the input file (fmlcore.ml.ranges.plan_parts), as job message parts; `ref`
+    an InputRef, or an S3Version whose ETag the parts then carry."""
+    cuts = ranges.plan_parts(s3, ref, ext, size, split_bytes, max_line_bytes)
+    return [PartRef(**asdict(cut), etag=getattr(ref, "etag", None)) for cut in cuts]
 
 
 # ---------------------------------------------------------------------------- a part done

@@ -57,6 +57,7 @@ from trainer.training import (
     best_trees,
     boost_params,
     reference_frame,
+    rejected,
     trained_model,
 )
 
@@ -73,7 +74,7 @@ def _worker_s3() -> Any:
     return AwsClients(Settings.from_env(os.environ)).s3
 
 
-def _local_copy(ref: InputRef, cut: ranges.Cut, header: bytes, ext: str, directory: str) -> Path:
+def _local_copy(ref: ranges.S3Version, cut: ranges.Cut, header: bytes, ext: str, directory: str) -> Path:
     """The partition as a local file of its own: the CSV header in front of a later part; a
     Parquet part's row groups rewritten as one file."""
     s3 = _worker_s3()
@@ -98,7 +99,7 @@ def _version(ref: InputRef) -> dict[str, str]:
     return {"VersionId": ref.version_id} if ref.version_id else {}
 
 
-def partition_stats(ref: InputRef, cut: ranges.Cut, header: bytes, ext: str, target: str, text: list[str],
+def partition_stats(ref: ranges.S3Version, cut: ranges.Cut, header: bytes, ext: str, target: str, text: list[str],
                     limits: ReadLimits, max_columns: int) -> DatasetStats:  # fmt: skip
     """Pass 1 of one partition."""
     stats = DatasetStats(target, csv=ext == ".csv")
@@ -109,7 +110,7 @@ def partition_stats(ref: InputRef, cut: ranges.Cut, header: bytes, ext: str, tar
 
 
 def partition_encoded(
-    ref: InputRef, cut: ranges.Cut, header: bytes, ext: str, plan: Plan, text: list[str], limits: ReadLimits,
+    ref: ranges.S3Version, cut: ranges.Cut, header: bytes, ext: str, plan: Plan, text: list[str], limits: ReadLimits,
     max_columns: int, fraction: float, reference_rows: int,
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series, pd.DataFrame]:  # fmt: skip
     """Pass 2 of one partition: (train features, train labels, holdout features, holdout labels,
@@ -122,7 +123,11 @@ def partition_encoded(
             parts["x"].append(features)
             parts["y"].append(labels)
             parts["raw"].append(typed.loc[keep])
-    x = pd.concat(parts["x"]).reset_index(drop=True) if parts["x"] else plan.schema.encode(pd.DataFrame())
+    x = (
+        pd.concat(parts["x"]).reset_index(drop=True)
+        if parts["x"]
+        else plan.schema.encode(pd.DataFrame(columns=plan.schema.names))
+    )
     y = pd.Series(np.concatenate(parts["y"]) if parts["y"] else np.zeros(0, "float32"), name="label")
     raw = pd.concat(parts["raw"]).reset_index(drop=True) if parts["raw"] else pd.DataFrame()
     valid = np.random.default_rng([SPLIT_SEED, cut.index]).random(len(x)) < fraction
@@ -222,6 +227,7 @@ def train_dask(
 
     guard = Guard(deadline, should_stop)
     client = cluster.client()
+    ref, size = ranges.S3Version.head(s3, ref)  # its ETag makes every ranged read one request
     ext = data_extension(ref.key)
     limits = ReadLimits.from_settings(settings)
     cuts = ranges.plan_parts(s3, ref, ext, size, settings.dask_partition_bytes, limits.max_line_bytes)
@@ -303,7 +309,7 @@ def _fit(client, cluster, encoded, plan, opts, guard, workers, started, referenc
             workers,
         )
     except xgb.core.XGBoostError as exc:
-        raise InvalidInput(f"XGBoost rejected the training setup: {str(exc).splitlines()[0][:300]}") from exc
+        raise rejected(exc) from exc
     train_seconds = time.perf_counter() - started
     booster = best_trees(out["booster"])
     pred = np.asarray(xgb.dask.inplace_predict(client, booster, x_valid).compute())

@@ -397,13 +397,18 @@ def fit(
             callbacks=[guard or Guard(None, None)],
         )
     except xgb.core.XGBoostError as exc:
-        raise InvalidInput(f"XGBoost rejected the training setup: {str(exc).splitlines()[0][:300]}") from exc
+        raise rejected(exc) from exc
     train_seconds = time.perf_counter() - started
     booster = best_trees(booster)
     pred = booster.inplace_predict(x_valid)
     return trained_model(
         setup, opts, rows, booster, params, y_valid, pred, type(dtrain).__name__, reference(), train_seconds
     )
+
+
+def rejected(exc: Exception) -> InvalidInput:
+    """An XGBoostError raised by the setup of a training (params, data) as the caller's error."""
+    return InvalidInput(f"XGBoost rejected the training setup: {str(exc).splitlines()[0][:300]}")
 
 
 def boost_params(setup: Setup, opts: TrainOptions, nthread: int = 0) -> dict[str, Any]:

@@ -77,12 +77,13 @@ class PartRef:
     end: int
     unit: str  # "bytes" | "row_groups"
     row_offset: int = 0  # Parquet: the rows of the file before this part
+    etag: str | None = None  # of the input version: ranged reads ask for it (fmlcore.ml.ranges.get_range)
 
     @classmethod
     def from_dict(cls, data: Any) -> PartRef:
         try:
             part = cls(**{k: data[k] for k in ("index", "total", "start", "end", "unit")},
-                       row_offset=int(data.get("row_offset", 0)))  # fmt: skip
+                       row_offset=int(data.get("row_offset", 0)), etag=data.get("etag"))  # fmt: skip
         except (KeyError, TypeError) as exc:
             raise InvalidInput(f"job message part is malformed: {exc}", {"part": data}) from exc
         ints = (part.index, part.total, part.start, part.end)

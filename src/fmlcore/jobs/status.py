@@ -165,13 +165,28 @@ class StatusStore:
         return f"s3://{self.bucket}/{status_key(job_id)}"
 
     def get(self, job_id: str) -> JobRecord | None:
+        found = self._read(job_id)
+        return found[0] if found else None
+
+    def _read(self, job_id: str) -> tuple[JobRecord, str] | None:
+        """The record and its ETag, or None when there is none."""
         try:
             obj = self.s3.get_object(Bucket=self.bucket, Key=status_key(job_id))
         except ClientError as exc:
             if is_not_found(exc):
                 return None
             raise
-        return JobRecord.from_dict(json.loads(obj["Body"].read()))
+        return JobRecord.from_dict(json.loads(obj["Body"].read())), obj.get("ETag", "")
+
+    def _put(self, record: JobRecord, **condition: str) -> JobRecord:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=status_key(record.job_id),
+            Body=json.dumps(record.to_dict(), indent=2, sort_keys=True).encode(),
+            ContentType="application/json",
+            **condition,
+        )
+        return record
 
     def require(self, job_id: str) -> JobRecord:
         record = self.get(job_id)
@@ -201,36 +216,19 @@ class StatusStore:
         conflict (another writer got in between) the change is made again on the newer record.
         For records several workers write at once (the parts of a split batch file)."""
         for _ in range(attempts):
-            try:
-                obj = self.s3.get_object(Bucket=self.bucket, Key=status_key(job_id))
-            except ClientError as exc:
-                if is_not_found(exc):
-                    return None
-                raise
-            current = JobRecord.from_dict(json.loads(obj["Body"].read()))
+            found = self._read(job_id)
+            if found is None:
+                return None
+            current, etag = found
             nxt = change(current)
             if nxt is None:
                 return current
             try:
-                self.s3.put_object(
-                    Bucket=self.bucket,
-                    Key=status_key(job_id),
-                    Body=json.dumps(nxt.to_dict(), indent=2, sort_keys=True).encode(),
-                    ContentType="application/json",
-                    IfMatch=obj["ETag"],
-                )
+                return self._put(nxt, IfMatch=etag)
             except ClientError as exc:
-                if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
-                    continue
-                raise
-            return nxt
+                if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                    raise
         raise TransientError(f"the status of job {job_id} kept changing under {attempts} conditional writes")
 
     def write(self, record: JobRecord) -> JobRecord:
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=status_key(record.job_id),
-            Body=json.dumps(record.to_dict(), indent=2, sort_keys=True).encode(),
-            ContentType="application/json",
-        )
-        return record
+        return self._put(record)

@@ -35,21 +35,35 @@ class Cut:
     row_offset: int = 0
 
 
+@dataclass(frozen=True)
+class S3Version:
+    """One version of an object, with its ETag when known (ranged reads use it, see get_range)."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None = None
+
+    @classmethod
+    def head(cls, s3: Any, obj: Any) -> tuple[S3Version, int]:
+        """The version `obj` (bucket, key, version_id) names, with its ETag, and its size."""
+        version = {"VersionId": obj.version_id} if obj.version_id else {}
+        head = s3.head_object(Bucket=obj.bucket, Key=obj.key, **version)
+        return cls(obj.bucket, obj.key, obj.version_id, head.get("ETag")), int(head.get("ContentLength") or 0)
+
+
 def get_range(s3: Any, obj: Any, start: int, end: int) -> Any:
     """The body of bytes [start, end) of the object version (a stream).
 
-    A server may answer a ranged GET with the whole object (HTTP allows it; MiniStack does for a
-    GET by version id): then the same range of the current object is asked for if it is still
-    that version (If-Match on the version's ETag), and failing that the version is streamed and
-    cut here, so the bytes are right whatever the server does."""
+    With the version's ETag known (S3Version), the range is asked of the current object on
+    condition that it is still that version (If-Match): one request that S3 and MiniStack both
+    answer with the range (MiniStack ignores Range on a GET by version id, sending the whole
+    object). Else, or if the object was replaced since, by version id; and a server that still
+    answers with the whole object (HTTP allows it) has its body cut here, so the bytes are right
+    whatever the server does."""
     rng = f"bytes={start}-{end - 1}"
-    version = {"VersionId": obj.version_id} if obj.version_id else {}
-    resp = s3.get_object(Bucket=obj.bucket, Key=obj.key, Range=rng, **version)
-    if resp.get("ContentRange"):
-        return resp["Body"]
-    if version:
-        resp["Body"].close()
-        etag = s3.head_object(Bucket=obj.bucket, Key=obj.key, **version)["ETag"]
+    etag = getattr(obj, "etag", None)
+    if etag:
         try:
             current = s3.get_object(Bucket=obj.bucket, Key=obj.key, Range=rng, IfMatch=etag)
         except ClientError as exc:
@@ -59,7 +73,18 @@ def get_range(s3: Any, obj: Any, start: int, end: int) -> Any:
             if current.get("ContentRange"):
                 return current["Body"]
             current["Body"].close()
-        resp = s3.get_object(Bucket=obj.bucket, Key=obj.key, **version)
+    version = {"VersionId": obj.version_id} if obj.version_id else {}
+    resp = s3.get_object(Bucket=obj.bucket, Key=obj.key, Range=rng, **version)
+    if resp.get("ContentRange"):
+        return resp["Body"]
+    if version and not etag:  # learn the ETag, and try the conditional read once
+        resp["Body"].close()
+        versioned, _ = S3Version.head(s3, obj)
+        return (
+            get_range(s3, versioned, start, end)
+            if versioned.etag
+            else _Slice(s3.get_object(Bucket=obj.bucket, Key=obj.key, **version)["Body"], start, end)
+        )
     return _Slice(resp["Body"], start, end)
 
 

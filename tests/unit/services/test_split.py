@@ -33,8 +33,10 @@ class RangedS3:
 
     def __init__(self, body: bytes, versioned_ranges: bool = True, ranges: bool = True) -> None:
         self.body, self.served, self.versioned_ranges, self.ranges = body, 0, versioned_ranges, ranges
+        self.requests = 0
 
     def get_object(self, Bucket: str, Key: str, Range: str | None = None, VersionId=None, IfMatch=None) -> dict:
+        self.requests += 1
         data, resp = self.body, {}
         if Range and self.ranges and (self.versioned_ranges or VersionId is None):
             first, last = Range.removeprefix("bytes=").split("-")
@@ -156,3 +158,17 @@ def test_a_server_that_ignores_ranges_still_gives_the_right_bytes(versioned_rang
     assert get_range(s3, REF, len(body) - 10, len(body)).read() == body[-10:]
     parts = plan_parts(s3, REF, ".csv", len(body), 10_000, 1 << 16)
     assert len(parts) > 3 and all(body[p.start - 1] == ord("\n") for p in parts[1:])
+
+
+def test_with_the_etag_known_a_range_is_one_request_even_where_versioned_ranges_are_ignored():
+    from fmlcore.ml.ranges import S3Version, get_range
+
+    body = csv_body(5000)
+    s3 = RangedS3(body, versioned_ranges=False)  # as MiniStack
+    located = S3Version(REF.bucket, REF.key, REF.version_id, '"e"')
+    assert get_range(s3, located, 1000, 2000).read() == body[1000:2000]
+    assert (s3.requests, s3.served) == (1, 1000)
+    # control: without the ETag the same read costs a whole-object answer first
+    s3.requests = s3.served = 0
+    assert get_range(s3, REF, 1000, 2000).read() == body[1000:2000]
+    assert s3.requests == 2 and s3.served == len(body) + 1000

@@ -148,7 +148,7 @@ def test_the_record_json_keeps_its_shape(job):
 
 
 # ---------------------------------------------------------------------------- one writer
-WRITES = {"write", "mark_dead", "unmark_dead"}
+WRITES = {"write", "update", "mark_dead", "unmark_dead"}
 OWNER = SRC / "fmlcore/jobs/lifecycle.py"
 STORE = SRC / "fmlcore/jobs/status.py"
 
@@ -169,3 +169,57 @@ def test_only_the_lifecycle_writes_status_records():
     assert [w for p in others for w in status_writes(p)] == []
     # Positive control: the detector sees the lifecycle's own writes.
     assert len(status_writes(OWNER)) >= 8
+
+
+# ---------------------------------------------------------------------------- a split batch file
+def split_job(jobs, s3):
+    job = JobMessage.new("predict", "churn", InputRef("inference", "churn/big.csv", "v1"), {})
+    jobs.accept(job)
+    jobs.start(jobs.record(job), ctx())
+    jobs.split(job.job_id, 4)
+    return job
+
+
+def test_part_counts_only_grow_and_a_write_in_between_is_not_lost(jobs, s3):
+    job = split_job(jobs, s3)
+    # Another worker writes between this one's read and its write: the conditional write fails
+    # (412), the change is made again on the newer record, and both counts survive.
+    s3.after("get_object", lambda: jobs.part_done(job.job_id, 3, 300))
+    jobs.part_done(job.job_id, 2, 200)
+    data = record_in(s3, job.job_id)
+    assert data["parts"] == {"total": 4, "done": 3} and data["progress"]["rows_done"] == 300
+    assert any(kw.get("IfMatch") for kw in s3.calls_of("put_object"))
+    # positive control: a higher count is written
+    jobs.part_done(job.job_id, 4, 400)
+    assert record_in(s3, job.job_id)["parts"]["done"] == 4
+
+
+def test_a_finished_split_job_is_never_rewritten(jobs, s3):
+    job = split_job(jobs, s3)
+    jobs.succeed_split(job.job_id, outputs={"predictions_uri": "s3://p/x"}, parts={"total": 4, "done": 4})
+    assert record_in(s3, job.job_id)["state"] == SUCCEEDED
+    jobs.part_done(job.job_id, 1, 10)  # a late duplicate part
+    part = JobMessage.from_dict(
+        {**job.to_dict(), "part": {"index": 1, "total": 4, "start": 0, "end": 10, "unit": "bytes"}}
+    )
+    jobs.on_retry(part, ctx(), RuntimeError("late"))
+    jobs.on_permanent(part, ctx(), InvalidInput("late"))
+    assert jobs.succeed_split(job.job_id) is not None  # already ended: returned, not moved again
+    data = record_in(s3, job.job_id)
+    assert (
+        data["state"] == SUCCEEDED and data["parts"]["done"] == 4 and data["outputs"]["predictions_uri"] == "s3://p/x"
+    )
+    assert [h["state"] for h in data["history"]].count(SUCCEEDED) == 1
+
+
+def test_a_part_that_fails_for_good_fails_the_file(jobs, s3):
+    job = split_job(jobs, s3)
+    part = JobMessage.from_dict(
+        {**job.to_dict(), "part": {"index": 2, "total": 4, "start": 5, "end": 9, "unit": "bytes"}}
+    )
+    jobs.on_retry(part, ctx(), RuntimeError("throttled"))  # transient: the job stays running, the error noted
+    data = record_in(s3, job.job_id)
+    assert data["state"] == RUNNING and data["last_error"]["message"] == "throttled"
+    jobs.on_permanent(part, ctx(), InvalidInput("columns do not match"))
+    data = record_in(s3, job.job_id)
+    assert data["state"] == FAILED and data["history"][-1]["note"] == "part 3 of 4 failed"
