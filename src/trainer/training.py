@@ -6,7 +6,9 @@
 - user params merged over defaults (hist, seeded split, early stopping); unknown params are
   rejected, not ignored;
 - numeric columns as float with missing values left to XGBoost; text columns as
-  categorical with their categories recorded for prediction;
+  categorical with their categories recorded for prediction, except text columns whose every
+  value is a number (numbers as text, booleans with gaps) and columns with no value at all
+  (carrying no information), which are numeric (floats; all NaN for an empty one);
 - holdout metrics: AUC, logloss, accuracy (binary); logloss, accuracy (multiclass);
   RMSE, MAE, R² (regression).
 """

@@ -56,12 +56,16 @@ class FeatureSchema:
     ) -> FeatureSchema:
         """The schema of feature columns given in order as (name, None for a numeric column, or the
         `TextSummary` of a text column's values): what `fit` infers from a frame, from the parts of
-        a dataset read in pieces too. Refusals are raised for the first column that has one."""
+        a dataset read in pieces too. Refusals are raised for the first column that has one.
+
+        A text column none of whose values is other than a number (`TextSummary.numeric`: numbers
+        as text, booleans with gaps, or no value at all) is a numeric feature: `encode` reads its
+        values as numbers, at prediction as in training."""
         names, types, categories = [], [], {}
         for name, text in columns:
             if str(name).strip() == "" or str(name).startswith("Unnamed: "):
                 raise InvalidInput(f"column {name!r} has no name", {"column": str(name)})
-            if text is None:
+            if text is None or text.numeric:
                 kind = NUMERIC
             else:
                 categories[str(name)] = text.categories(str(name), max_categories)
@@ -368,8 +372,9 @@ def _csv_codes(plain: dict[str, float], lookup: dict[str, float], values: Sequen
 @dataclass
 class TextSummary:
     """What the schema of a text column needs from its values, in sums that add up over parts of
-    the column (chunks of a file, partitions): a column of mostly numbers with some junk is
-    refused, any other gets its stripped distinct values as categories (at most `max_categories`).
+    the column (chunks of a file, partitions): a column of numbers only, or of no value, is numeric
+    (`numeric`); one of mostly numbers with some junk is refused; any other gets its stripped
+    distinct values as categories (at most `max_categories`).
 
     Rows are numbered by the column's index labels (position in the dataset) + 1.
     """
@@ -419,12 +424,23 @@ class TextSummary:
             distinct=distinct,
         )
 
+    @property
+    def numeric(self) -> bool:
+        """Is it a numeric column? Every value reads as a number (the text of numbers, booleans with
+        gaps, as `_parse_floats` reads them), or there is no value at all: a column that carries no
+        information, a column of NaN as a CSV file has it (read as floats)."""
+        return self.junk == 0
+
     def categories(self, name: str, max_categories: int = MAX_CATEGORIES) -> list[str]:
-        """The sorted categories of the column, or InvalidInput: a numeric column with junk, or too many values."""
-        if self.values and self.numbers / self.values >= NUMERIC_SHARE_FOR_JUNK:
+        """The sorted categories of a column that is not `numeric`, or InvalidInput: a numeric
+        column with junk, or too many values."""
+        if self.numeric:
+            raise ValueError(f"column {name!r} is numeric: it has no categories")
+        if self.numbers / self.values >= NUMERIC_SHARE_FOR_JUNK:
             examples = [{"row": row, "value": value} for row, value in self.examples]
+            example = f", e.g. {examples[0]['value']!r}" if examples else ""
             raise InvalidInput(
-                f"column {name!r} is numeric but {self.junk} value(s) are not numbers, e.g. {examples[0]['value']!r}",
+                f"column {name!r} is numeric but {self.junk} value(s) are not numbers{example}",
                 {"column": name, "bad_values": self.junk, "examples": examples},
             )
         if self.distinct is None:
