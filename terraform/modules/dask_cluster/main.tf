@@ -21,9 +21,6 @@ locals {
   # One worker process per task, one thread per vCPU: XGBoost's threads are the parallelism
   # inside a task, Dask's workers the parallelism across tasks.
   worker_threads = floor(var.worker_cpu / 1024)
-
-  # Keyed by position: the group IDs may only be known after apply.
-  clients = { for i, sg in var.client_security_group_ids : tostring(i) => sg }
 }
 
 # ---------------------------------------------------------------------------- service discovery
@@ -133,117 +130,81 @@ module "worker" {
 # Nothing connects back into the clients' group: a Dask client listens on no port, and the
 # tracker runs in the scheduler, not in the client.
 
-# The scheduler: 8786 from the clients ...
-resource "aws_vpc_security_group_ingress_rule" "scheduler_from_clients" {
-  for_each = local.clients
+locals {
+  any_tcp       = { from_port = 0, to_port = 65535 }
+  scheduler_tcp = { from_port = local.scheduler_port, to_port = local.scheduler_port }
 
-  security_group_id            = module.scheduler.security_group_id
-  description                  = "Dask scheduler (${local.scheduler_port}) from a Dask client"
-  ip_protocol                  = "tcp"
-  from_port                    = local.scheduler_port
-  to_port                      = local.scheduler_port
-  referenced_security_group_id = each.value
+  # The arrows above, one entry each: the connecting group (from), the group it connects to
+  # (to), the TCP ports, and the description of either half. Each flow is an ingress rule on
+  # `to` and the matching egress rule on `from` (the resources below). The workers listen on
+  # ports Dask and XGBoost pick at start, hence any TCP port to them; the scheduler takes any
+  # TCP port from the workers for 8786 and the tracker's ephemeral port. The clients' flows are
+  # one per client group, keyed by position: the group IDs may only be known after apply.
+  dask_flows = merge(
+    {
+      scheduler_to_workers = {
+        from    = module.scheduler.security_group_id
+        to      = module.worker.security_group_id
+        ports   = local.any_tcp
+        ingress = "Any TCP port from the Dask scheduler"
+        egress  = "Dask workers and nannies (any TCP port)"
+      }
+      workers_to_scheduler = {
+        from    = module.worker.security_group_id
+        to      = module.scheduler.security_group_id
+        ports   = local.any_tcp
+        ingress = "Dask scheduler (${local.scheduler_port}) and XGBoost tracker (ephemeral port) from the Dask workers"
+        egress  = "Dask scheduler (${local.scheduler_port}) and XGBoost tracker (ephemeral port)"
+      }
+      workers_to_workers = {
+        from    = module.worker.security_group_id
+        to      = module.worker.security_group_id
+        ports   = local.any_tcp
+        ingress = "Any TCP port from the other Dask workers (transfers, XGBoost collective)"
+        egress  = "The other Dask workers (transfers, XGBoost collective)"
+      }
+    },
+    # The clients' way in to the cluster, and out (their groups only allow HTTPS out otherwise).
+    merge([for i, client in var.client_security_group_ids : {
+      "client_${i}_to_scheduler" = {
+        from    = client
+        to      = module.scheduler.security_group_id
+        ports   = local.scheduler_tcp
+        ingress = "Dask scheduler (${local.scheduler_port}) from a Dask client"
+        egress  = "Dask scheduler of ${var.name} (${local.scheduler_port})"
+      }
+      "client_${i}_to_workers" = {
+        from    = client
+        to      = module.worker.security_group_id
+        ports   = local.any_tcp
+        ingress = "Any TCP port from a Dask client"
+        egress  = "Dask workers of ${var.name} (any TCP port)"
+      }
+    }]...),
+  )
 }
 
-# ... and every TCP port from the workers: 8786 and the tracker's ephemeral port.
-resource "aws_vpc_security_group_ingress_rule" "scheduler_from_workers" {
+resource "aws_vpc_security_group_ingress_rule" "dask" {
   #checkov:skip=CKV_AWS_24:The source is a security group (referenced_security_group_id), never 0.0.0.0/0; the check reads only CIDRs and source_security_group_id on this resource type.
   #checkov:skip=CKV_AWS_25:As CKV_AWS_24: the only source is a security group of the stack.
   #checkov:skip=CKV_AWS_260:As CKV_AWS_24: the only source is a security group of the stack.
-  security_group_id            = module.scheduler.security_group_id
-  description                  = "Dask scheduler (${local.scheduler_port}) and XGBoost tracker (ephemeral port) from the Dask workers"
+  for_each = local.dask_flows
+
+  security_group_id            = each.value.to
+  referenced_security_group_id = each.value.from
+  description                  = each.value.ingress
   ip_protocol                  = "tcp"
-  from_port                    = 0
-  to_port                      = 65535
-  referenced_security_group_id = module.worker.security_group_id
+  from_port                    = each.value.ports.from_port
+  to_port                      = each.value.ports.to_port
 }
 
-resource "aws_vpc_security_group_egress_rule" "scheduler_to_workers" {
-  security_group_id            = module.scheduler.security_group_id
-  description                  = "Dask workers and nannies (any TCP port)"
+resource "aws_vpc_security_group_egress_rule" "dask" {
+  for_each = local.dask_flows
+
+  security_group_id            = each.value.from
+  referenced_security_group_id = each.value.to
+  description                  = each.value.egress
   ip_protocol                  = "tcp"
-  from_port                    = 0
-  to_port                      = 65535
-  referenced_security_group_id = module.worker.security_group_id
-}
-
-# The workers listen on ports Dask and XGBoost pick at start: any TCP port, from the
-# scheduler, the other workers and the clients.
-resource "aws_vpc_security_group_ingress_rule" "workers_from_scheduler" {
-  #checkov:skip=CKV_AWS_24:The source is a security group (referenced_security_group_id), never 0.0.0.0/0; the check reads only CIDRs and source_security_group_id on this resource type.
-  #checkov:skip=CKV_AWS_25:As CKV_AWS_24: the only source is a security group of the stack.
-  #checkov:skip=CKV_AWS_260:As CKV_AWS_24: the only source is a security group of the stack.
-  security_group_id            = module.worker.security_group_id
-  description                  = "Any TCP port from the Dask scheduler"
-  ip_protocol                  = "tcp"
-  from_port                    = 0
-  to_port                      = 65535
-  referenced_security_group_id = module.scheduler.security_group_id
-}
-
-resource "aws_vpc_security_group_ingress_rule" "workers_from_workers" {
-  #checkov:skip=CKV_AWS_24:The source is a security group (referenced_security_group_id), never 0.0.0.0/0; the check reads only CIDRs and source_security_group_id on this resource type.
-  #checkov:skip=CKV_AWS_25:As CKV_AWS_24: the only source is a security group of the stack.
-  #checkov:skip=CKV_AWS_260:As CKV_AWS_24: the only source is a security group of the stack.
-  security_group_id            = module.worker.security_group_id
-  description                  = "Any TCP port from the other Dask workers (transfers, XGBoost collective)"
-  ip_protocol                  = "tcp"
-  from_port                    = 0
-  to_port                      = 65535
-  referenced_security_group_id = module.worker.security_group_id
-}
-
-resource "aws_vpc_security_group_ingress_rule" "workers_from_clients" {
-  #checkov:skip=CKV_AWS_24:The source is a security group (referenced_security_group_id), never 0.0.0.0/0; the check reads only CIDRs and source_security_group_id on this resource type.
-  #checkov:skip=CKV_AWS_25:As CKV_AWS_24: the only source is a security group of the stack.
-  #checkov:skip=CKV_AWS_260:As CKV_AWS_24: the only source is a security group of the stack.
-  for_each = local.clients
-
-  security_group_id            = module.worker.security_group_id
-  description                  = "Any TCP port from a Dask client"
-  ip_protocol                  = "tcp"
-  from_port                    = 0
-  to_port                      = 65535
-  referenced_security_group_id = each.value
-}
-
-resource "aws_vpc_security_group_egress_rule" "workers_to_scheduler" {
-  security_group_id            = module.worker.security_group_id
-  description                  = "Dask scheduler (${local.scheduler_port}) and XGBoost tracker (ephemeral port)"
-  ip_protocol                  = "tcp"
-  from_port                    = 0
-  to_port                      = 65535
-  referenced_security_group_id = module.scheduler.security_group_id
-}
-
-resource "aws_vpc_security_group_egress_rule" "workers_to_workers" {
-  security_group_id            = module.worker.security_group_id
-  description                  = "The other Dask workers (transfers, XGBoost collective)"
-  ip_protocol                  = "tcp"
-  from_port                    = 0
-  to_port                      = 65535
-  referenced_security_group_id = module.worker.security_group_id
-}
-
-# The clients' way out to the cluster (their groups only allow HTTPS out otherwise).
-resource "aws_vpc_security_group_egress_rule" "clients_to_scheduler" {
-  for_each = local.clients
-
-  security_group_id            = each.value
-  description                  = "Dask scheduler of ${var.name} (${local.scheduler_port})"
-  ip_protocol                  = "tcp"
-  from_port                    = local.scheduler_port
-  to_port                      = local.scheduler_port
-  referenced_security_group_id = module.scheduler.security_group_id
-}
-
-resource "aws_vpc_security_group_egress_rule" "clients_to_workers" {
-  for_each = local.clients
-
-  security_group_id            = each.value
-  description                  = "Dask workers of ${var.name} (any TCP port)"
-  ip_protocol                  = "tcp"
-  from_port                    = 0
-  to_port                      = 65535
-  referenced_security_group_id = module.worker.security_group_id
+  from_port                    = each.value.ports.from_port
+  to_port                      = each.value.ports.to_port
 }

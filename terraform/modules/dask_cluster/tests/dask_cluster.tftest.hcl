@@ -106,55 +106,56 @@ run "scheduler_and_workers_at_rest" {
     error_message = "Each service must log to its own /ecs/<service> group."
   }
 
-  # Every ingress rule the module writes, as "<group> <- <source> <from>-<to>".
+  # Every rule the module writes, by its key: "<group> <- <source>" (ingress) and
+  # "<group> -> <destination>" (egress), "<protocol> <from>-<to>".
   assert {
-    condition = toset([
-      for r in concat(
-        values(aws_vpc_security_group_ingress_rule.scheduler_from_clients),
-        [aws_vpc_security_group_ingress_rule.scheduler_from_workers],
-        [aws_vpc_security_group_ingress_rule.workers_from_scheduler],
-        [aws_vpc_security_group_ingress_rule.workers_from_workers],
-        values(aws_vpc_security_group_ingress_rule.workers_from_clients),
-      ) : "${r.security_group_id} <- ${r.referenced_security_group_id} ${r.ip_protocol} ${r.from_port}-${r.to_port}"
-      ]) == toset([
-      "sg-0000000000005c4ed <- sg-0000000000000c1e0 tcp 8786-8786",
-      "sg-0000000000005c4ed <- sg-000000000000000d0 tcp 0-65535",
-      "sg-000000000000000d0 <- sg-0000000000005c4ed tcp 0-65535",
-      "sg-000000000000000d0 <- sg-000000000000000d0 tcp 0-65535",
-      "sg-000000000000000d0 <- sg-0000000000000c1e0 tcp 0-65535",
-    ])
+    condition = { for k, r in aws_vpc_security_group_ingress_rule.dask : k => "${r.security_group_id} <- ${r.referenced_security_group_id} ${r.ip_protocol} ${r.from_port}-${r.to_port}" } == {
+      client_0_to_scheduler = "sg-0000000000005c4ed <- sg-0000000000000c1e0 tcp 8786-8786"
+      workers_to_scheduler  = "sg-0000000000005c4ed <- sg-000000000000000d0 tcp 0-65535"
+      scheduler_to_workers  = "sg-000000000000000d0 <- sg-0000000000005c4ed tcp 0-65535"
+      workers_to_workers    = "sg-000000000000000d0 <- sg-000000000000000d0 tcp 0-65535"
+      client_0_to_workers   = "sg-000000000000000d0 <- sg-0000000000000c1e0 tcp 0-65535"
+    }
     error_message = "Scheduler: 8786 from the clients, any TCP from the workers (tracker); workers: any TCP from the scheduler, each other and the clients. Nothing else."
   }
 
   assert {
+    condition = { for k, r in aws_vpc_security_group_egress_rule.dask : k => "${r.security_group_id} -> ${r.referenced_security_group_id} ${r.ip_protocol} ${r.from_port}-${r.to_port}" } == {
+      client_0_to_scheduler = "sg-0000000000000c1e0 -> sg-0000000000005c4ed tcp 8786-8786"
+      client_0_to_workers   = "sg-0000000000000c1e0 -> sg-000000000000000d0 tcp 0-65535"
+      scheduler_to_workers  = "sg-0000000000005c4ed -> sg-000000000000000d0 tcp 0-65535"
+      workers_to_scheduler  = "sg-000000000000000d0 -> sg-0000000000005c4ed tcp 0-65535"
+      workers_to_workers    = "sg-000000000000000d0 -> sg-000000000000000d0 tcp 0-65535"
+    }
+    error_message = "The egress must mirror the ingress: clients to the scheduler's 8786 and the workers, scheduler and workers to each other."
+  }
+
+  assert {
     condition = alltrue([
-      for r in concat(
-        values(aws_vpc_security_group_ingress_rule.scheduler_from_clients),
-        [aws_vpc_security_group_ingress_rule.scheduler_from_workers, aws_vpc_security_group_ingress_rule.workers_from_scheduler, aws_vpc_security_group_ingress_rule.workers_from_workers],
-        values(aws_vpc_security_group_ingress_rule.workers_from_clients),
-        values(aws_vpc_security_group_egress_rule.clients_to_scheduler),
-        values(aws_vpc_security_group_egress_rule.clients_to_workers),
-        [aws_vpc_security_group_egress_rule.scheduler_to_workers, aws_vpc_security_group_egress_rule.workers_to_scheduler, aws_vpc_security_group_egress_rule.workers_to_workers],
-      ) : r.cidr_ipv4 == null && r.cidr_ipv6 == null && r.prefix_list_id == null && startswith(r.referenced_security_group_id, "sg-")
+      for r in concat(values(aws_vpc_security_group_ingress_rule.dask), values(aws_vpc_security_group_egress_rule.dask)) :
+      r.cidr_ipv4 == null && r.cidr_ipv6 == null && r.prefix_list_id == null && can(regex("^sg-", r.referenced_security_group_id))
     ])
     error_message = "Every Dask rule must name a security group, never a CIDR block or prefix list."
   }
 
   assert {
-    condition = toset([
-      for r in concat(
-        values(aws_vpc_security_group_egress_rule.clients_to_scheduler),
-        values(aws_vpc_security_group_egress_rule.clients_to_workers),
-        [aws_vpc_security_group_egress_rule.scheduler_to_workers, aws_vpc_security_group_egress_rule.workers_to_scheduler, aws_vpc_security_group_egress_rule.workers_to_workers],
-      ) : "${r.security_group_id} -> ${r.referenced_security_group_id} ${r.ip_protocol} ${r.from_port}-${r.to_port}"
-      ]) == toset([
-      "sg-0000000000000c1e0 -> sg-0000000000005c4ed tcp 8786-8786",
-      "sg-0000000000000c1e0 -> sg-000000000000000d0 tcp 0-65535",
-      "sg-0000000000005c4ed -> sg-000000000000000d0 tcp 0-65535",
-      "sg-000000000000000d0 -> sg-0000000000005c4ed tcp 0-65535",
-      "sg-000000000000000d0 -> sg-000000000000000d0 tcp 0-65535",
-    ])
-    error_message = "The egress must mirror the ingress: clients to the scheduler's 8786 and the workers, scheduler and workers to each other."
+    condition = (
+      { for k, r in aws_vpc_security_group_ingress_rule.dask : k => r.description } == {
+        client_0_to_scheduler = "Dask scheduler (8786) from a Dask client"
+        client_0_to_workers   = "Any TCP port from a Dask client"
+        scheduler_to_workers  = "Any TCP port from the Dask scheduler"
+        workers_to_scheduler  = "Dask scheduler (8786) and XGBoost tracker (ephemeral port) from the Dask workers"
+        workers_to_workers    = "Any TCP port from the other Dask workers (transfers, XGBoost collective)"
+      }
+      && { for k, r in aws_vpc_security_group_egress_rule.dask : k => r.description } == {
+        client_0_to_scheduler = "Dask scheduler of fml-test-dask (8786)"
+        client_0_to_workers   = "Dask workers of fml-test-dask (any TCP port)"
+        scheduler_to_workers  = "Dask workers and nannies (any TCP port)"
+        workers_to_scheduler  = "Dask scheduler (8786) and XGBoost tracker (ephemeral port)"
+        workers_to_workers    = "The other Dask workers (transfers, XGBoost collective)"
+      }
+    )
+    error_message = "Each rule must say what it opens, and to whom."
   }
 }
 
@@ -182,9 +183,11 @@ run "bigger_workers_and_two_clients" {
 
   assert {
     condition = (
-      tolist([for r in values(aws_vpc_security_group_ingress_rule.scheduler_from_clients) : r.referenced_security_group_id]) == var.client_security_group_ids
-      && tolist([for r in values(aws_vpc_security_group_ingress_rule.workers_from_clients) : r.referenced_security_group_id]) == var.client_security_group_ids
-      && tolist([for r in values(aws_vpc_security_group_egress_rule.clients_to_scheduler) : r.security_group_id]) == var.client_security_group_ids
+      tolist([for i in range(2) : aws_vpc_security_group_ingress_rule.dask["client_${i}_to_scheduler"].referenced_security_group_id]) == var.client_security_group_ids
+      && tolist([for i in range(2) : aws_vpc_security_group_ingress_rule.dask["client_${i}_to_workers"].referenced_security_group_id]) == var.client_security_group_ids
+      && tolist([for i in range(2) : aws_vpc_security_group_egress_rule.dask["client_${i}_to_scheduler"].security_group_id]) == var.client_security_group_ids
+      && tolist([for i in range(2) : aws_vpc_security_group_egress_rule.dask["client_${i}_to_workers"].security_group_id]) == var.client_security_group_ids
+      && length(aws_vpc_security_group_ingress_rule.dask) == 7 && length(aws_vpc_security_group_egress_rule.dask) == 7
     )
     error_message = "Each client group must reach the scheduler and the workers."
   }
