@@ -34,7 +34,15 @@ from fmlcore.ml.model_store import ModelStore
 from fmlcore.ml.ranges import LineCounter, RangeFile, S3Version, get_range, header_line
 from fmlcore.ml.readers import Prepend, ReadLimits
 from predictor.batch import TRANSFER, score_chunks, score_file
-from predictor.split import PartDone, PartMarkers, assemble_errors, assemble_output, new_workdir, plan_parts
+from predictor.split import (
+    PartDone,
+    PartMarkers,
+    assemble_errors,
+    assemble_output,
+    new_workdir,
+    plan_parts,
+    upload,
+)
 
 log = logging.getLogger("fml.predictor")
 
@@ -172,11 +180,11 @@ class BatchService:
                 explain=bool(job.options.get("explain")),
             )  # fmt: skip
             output_key = part_output_key(job.job_id, part.index, fmt.extension)
-            output_version = self._put_file(result.output_path, output_key, fmt.content_type)
+            output_version = upload(self.s3, result.output_path, self.bucket, output_key, fmt.content_type)
             errors_key = errors_version = None
             if result.rows_failed:
                 errors_key = part_errors_key(job.job_id, part.index)
-                errors_version = self._put_file(result.errors_path, errors_key, "text/csv")
+                errors_version = upload(self.s3, result.errors_path, self.bucket, errors_key, "text/csv")
             return PartDone(
                 index=part.index,
                 rows_total=result.rows_total,
@@ -191,10 +199,6 @@ class BatchService:
                 errors_version=errors_version,
                 model_version=loaded.version,
             )
-
-    def _put_file(self, path: Path, key: str, content_type: str) -> str | None:
-        self.s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=TRANSFER)
-        return self.s3.head_object(Bucket=self.bucket, Key=key).get("VersionId")
 
     def _assemble(self, job: JobMessage, ctx: JobContext, markers: list[PartDone]) -> None:
         lease = self.leases.acquire(f"{job.job_id}.assemble", ctx.message_id)

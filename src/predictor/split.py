@@ -188,7 +188,7 @@ def assemble_output(
             body = _get(s3, bucket, piece, ranged=True)
             for block in iter(lambda b=body: b.read(8 << 20), b""):
                 fh.write(block)
-    return _upload(s3, path, bucket, key, content_type, metadata)
+    return upload(s3, path, bucket, key, content_type, metadata)
 
 
 def _get(s3: Any, bucket: str, piece: Piece, ranged: bool = False) -> Any:
@@ -254,12 +254,15 @@ def _rewrite_parquet(
             writer.close()
     if writer is None:  # no part had an output: an empty table, as the unsplit path writes
         pq.write_table(pa.table({}), path)
-    return _upload(s3, path, bucket, key, content_type, metadata)
+    return upload(s3, path, bucket, key, content_type, metadata)
 
 
-def _upload(s3: Any, path: Path, bucket: str, key: str, content_type: str, metadata: dict[str, str]) -> str | None:
-    s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type, "Metadata": metadata},
-                   Config=TRANSFER)  # fmt: skip
+def upload(
+    s3: Any, path: Path, bucket: str, key: str, content_type: str, metadata: dict[str, str] | None = None
+) -> str | None:
+    """A local file as an object (multipart when large); returns the version written."""
+    extra = {"ContentType": content_type, **({"Metadata": metadata} if metadata else {})}
+    s3.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=TRANSFER)
     return s3.head_object(Bucket=bucket, Key=key).get("VersionId")
 
 
@@ -285,7 +288,7 @@ def assemble_errors(s3: Any, bucket: str, key: str, parts: list[PartDone], ext: 
         writer = csv.writer(fh)
         writer.writerow(["line", "reason"])
         writer.writerows(assembled_errors(s3, bucket, parts, ext))
-    return _upload(s3, path, bucket, key, "text/csv", metadata)
+    return upload(s3, path, bucket, key, "text/csv", metadata)
 
 
 def new_workdir() -> tempfile.TemporaryDirectory:
