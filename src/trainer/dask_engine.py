@@ -58,6 +58,7 @@ from trainer.training import (
     boost_params,
     reference_frame,
     rejected,
+    rounds,
     trained_model,
 )
 
@@ -294,15 +295,7 @@ def _fit(client, cluster, encoded, plan, opts, guard, workers, started, referenc
         dtrain = xgb.dask.DaskQuantileDMatrix(client, x_train, y_train, enable_categorical=True, max_bin=max_bin)
         dvalid = xgb.dask.DaskDMatrix(client, x_valid, y_valid, enable_categorical=True)
         out = _watched(
-            lambda: xgb.dask.train(
-                client,
-                params,
-                dtrain,
-                num_boost_round=opts.num_boost_round,
-                evals=[(dvalid, "validation")],
-                early_stopping_rounds=opts.early_stopping_rounds,
-                verbose_eval=False,
-            ),
+            lambda: xgb.dask.train(client, params, dtrain, **rounds(opts, dvalid)),
             client,
             cluster,
             guard,

@@ -389,15 +389,7 @@ def fit(
     try:
         dtrain, x_valid, y_valid = matrices(int(params.get("max_bin", 256)))
         dvalid = xgb.DMatrix(x_valid, y_valid, enable_categorical=True)
-        booster = xgb.train(
-            params,
-            dtrain,
-            num_boost_round=opts.num_boost_round,
-            evals=[(dvalid, "validation")],
-            early_stopping_rounds=opts.early_stopping_rounds,
-            verbose_eval=False,
-            callbacks=[guard or Guard(None, None)],
-        )
+        booster = xgb.train(params, dtrain, **rounds(opts, dvalid), callbacks=[guard or Guard(None, None)])
     except xgb.core.XGBoostError as exc:
         raise rejected(exc) from exc
     train_seconds = time.perf_counter() - started
@@ -411,6 +403,17 @@ def fit(
 def rejected(exc: Exception) -> InvalidInput:
     """An XGBoostError raised by the setup of a training (params, data) as the caller's error."""
     return InvalidInput(f"XGBoost rejected the training setup: {str(exc).splitlines()[0][:300]}")
+
+
+def rounds(opts: TrainOptions, dvalid: Any) -> dict[str, Any]:
+    """How a training boosts, for xgb.train and xgboost.dask.train alike: the rounds, early
+    stopping on the holdout `dvalid`, quiet."""
+    return {
+        "num_boost_round": opts.num_boost_round,
+        "evals": [(dvalid, "validation")],
+        "early_stopping_rounds": opts.early_stopping_rounds,
+        "verbose_eval": False,
+    }
 
 
 def boost_params(setup: Setup, opts: TrainOptions, nthread: int = 0) -> dict[str, Any]:
