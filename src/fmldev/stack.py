@@ -24,6 +24,9 @@ BUCKET_ENV = {
     "inference": "FML_INFERENCE_BUCKET",
     "predictions": "FML_PREDICTIONS_BUCKET",
 }
+# Where ended jobs are announced (both envs: events_topic_arn), and locally the queue subscribed to it.
+EVENTS_TOPIC_ENV = "FML_EVENTS_TOPIC_ARN"
+EVENTS_QUEUE_ENV = "FML_EVENTS_QUEUE_URL"
 QUEUE_ENV = {
     "train": "FML_TRAIN_QUEUE_URL",
     "predict": "FML_PREDICT_QUEUE_URL",
@@ -73,6 +76,10 @@ def env_from_outputs(outputs: dict[str, Any], target: str = "local") -> dict[str
             if key not in source:
                 raise ConfigError(f"terraform output lacks {key!r}", {"have": sorted(source)})
             env[var] = source[key]
+    if "events_topic_arn" in outputs:
+        env[EVENTS_TOPIC_ENV] = value("events_topic_arn")
+    if "notifications" in outputs:  # the local stack: a queue subscribed to the topic, to read events from
+        env[EVENTS_QUEUE_ENV] = value("notifications")["queue_url"]
     if "roles" in outputs:  # the local stack: processes assume these roles themselves
         roles = value("roles")
         if set(roles) != set(WORKLOADS):

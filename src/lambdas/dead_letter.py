@@ -18,6 +18,7 @@ from fmlcore.core.errors import FmlError
 from fmlcore.core.logs import bind
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.dead_letters import record_dead_job, record_enqueue_failure
+from fmlcore.jobs.events import JobEvents
 from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.status import StatusStore
 from lambdas.runtime import warm
@@ -29,10 +30,11 @@ _runtime: dict[str, Any] = {}
 
 def _build(settings: Settings, clients: AwsClients) -> dict[str, Any]:
     """The status lifecycles of both job kinds, and which bucket makes which kind."""
+    events = JobEvents.from_settings(settings, clients)
     return {
         "jobs": {
-            "train": JobLifecycle(StatusStore(clients.s3, settings.require("models_bucket"))),
-            "predict": JobLifecycle(StatusStore(clients.s3, settings.require("predictions_bucket"))),
+            "train": JobLifecycle(StatusStore(clients.s3, settings.require("models_bucket")), events),
+            "predict": JobLifecycle(StatusStore(clients.s3, settings.require("predictions_bucket")), events),
         },
         "kinds": {settings.require("datasets_bucket"): "train", settings.require("inference_bucket"): "predict"},
     }

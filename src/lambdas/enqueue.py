@@ -17,6 +17,7 @@ from fmlcore.core.errors import InvalidInput
 from fmlcore.core.layout import RESERVED_PREFIX, data_extension, model_from_key
 from fmlcore.core.logs import bind
 from fmlcore.core.settings import Settings
+from fmlcore.jobs.events import JobEvents
 from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import InputRef, JobMessage, job_id_for_event
 from fmlcore.jobs.options import options_from_text
@@ -113,7 +114,9 @@ def _build(settings: Settings, clients: AwsClients) -> dict[str, Any]:
         "queue_url": settings.require("queue_url"),
         "s3": clients.s3,
         "sqs": clients.sqs,
-        "jobs": JobLifecycle(StatusStore(clients.s3, settings.require("status_bucket"))),
+        "jobs": JobLifecycle(
+            StatusStore(clients.s3, settings.require("status_bucket")), JobEvents.from_settings(settings, clients)
+        ),
     }
 
 

@@ -31,6 +31,7 @@ from fmlcore.jobs.status import StatusStore
 from fmlcore.ml import formats
 from fmlcore.ml.model_store import LoadedModel, ModelStore
 from fmlcore.web.http import create_service_app, json_body, json_response
+from fmlcore.web.metrics import GROUP_COMMIT_SIZE, PREDICT_ROWS, ServedVersions
 from predictor import online, shadow
 from predictor.openapi import SPEC
 from predictor.scoring import (
@@ -59,7 +60,9 @@ class PredictorApp:
             predictions_bucket,
             window_seconds=settings.capture_window_ms / 1000,
             max_lines=settings.capture_max_lines,
+            on_commit=GROUP_COMMIT_SIZE.observe,
         )
+        self.served = ServedVersions()  # fml_model_version_served
         self.statuses = StatusStore(clients.s3, predictions_bucket)
 
 
@@ -112,6 +115,9 @@ def predict_route(model: str) -> Response:
     features = _features(app, loaded, input_format, body, raw)
     scores = predict(loaded, features)
     predictions = scores.records()
+    PREDICT_ROWS.labels(model).inc(len(predictions))
+    if served_alias:
+        app.served.served(model, served_alias, loaded.version)
     if explain:
         for prediction, contribution in zip(predictions, contributions(loaded, features), strict=True):
             prediction["contributions"] = contribution

@@ -38,6 +38,10 @@ log = logging.getLogger("fml.predictor.batch")
 
 TRANSFER = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20)
 
+# How often a scored file's progress (rows done) is written to its status record: what
+# `GET /prediction-jobs/<id>` and `fml predict --wait` show move. One small PUT a second per job.
+PROGRESS_SECONDS = 1.0
+
 
 @dataclass
 class BatchResult:
@@ -137,7 +141,7 @@ def _score_chunks(
                 result.rows_failed += len(failed)
                 result.rows_scored += len(scored)
                 writer.write(scored)
-                if time.monotonic() - last_report > 5:
+                if time.monotonic() - last_report > PROGRESS_SECONDS:
                     on_progress(result.rows_total)
                     last_report = time.monotonic()
         finally:

@@ -24,6 +24,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -107,7 +108,7 @@ class PredictionLog:
     """Group commit of online predictions for one process (thread-safe)."""
 
     def __init__(self, s3: Any, bucket: str, window_seconds: float = 0.002, max_lines: int = 64,
-                 max_bytes: int = 8 << 20) -> None:  # fmt: skip
+                 max_bytes: int = 8 << 20, on_commit: Callable[[int], None] | None = None) -> None:  # fmt: skip
         self.s3 = s3
         self.bucket = bucket
         self.window = window_seconds
@@ -117,6 +118,7 @@ class PredictionLog:
         self._open: dict[str, _Group] = {}
         self._putting: dict[str, int] = {}  # PUTs in flight, by model
         self.puts = 0  # PUTs made (the bench reports PUTs per 1,000 requests)
+        self.on_commit = on_commit  # called with the number of requests each stored object holds
 
     def store(self, model: str, make_line) -> tuple[str, str]:
         """Append the line `make_line(prediction_id)` builds to the current group of `model` and
@@ -178,6 +180,9 @@ class PredictionLog:
             self.puts += 1
         except BaseException as exc:  # every request of the group learns it was not stored
             group.error = exc
+        else:
+            if self.on_commit is not None:
+                self.on_commit(len(group.lines))
         finally:
             group.stored.set()
 

@@ -24,6 +24,7 @@ from fmlcore.core.layout import (
 from fmlcore.core.settings import Settings
 from fmlcore.core.times import utcnow
 from fmlcore.core.versions import version_written_by
+from fmlcore.jobs.events import JobEvents
 from fmlcore.jobs.lease import Holder, LeaseStore
 from fmlcore.jobs.lifecycle import JobLifecycle
 from fmlcore.jobs.message import JobMessage, get_input
@@ -53,14 +54,14 @@ OUTPUT_VERSIONS_SEARCHED = 10
 class BatchService:
     def __init__(
         self, settings: Settings, s3: Any, store: ModelStore, statuses: StatusStore, sqs: Any = None,
-        leases: LeaseStore | None = None,
+        leases: LeaseStore | None = None, events: JobEvents | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.s3 = s3
         self.sqs = sqs  # sends the parts of a split file (None: files are never split)
         self.store = store
         self.bucket = statuses.bucket
-        self.jobs = JobLifecycle(statuses)
+        self.jobs = JobLifecycle(statuses, events)
         self.markers = PartMarkers(s3, statuses.bucket)
         self.leases = leases or LeaseStore(s3, statuses.bucket, ttl_seconds=settings.worker_visibility_timeout)
 
@@ -91,6 +92,7 @@ class BatchService:
                 check_deadline=ctx.check_deadline,
                 explain=bool(job.options.get("explain")),
             )
+            ctx.rows = result.rows_total
             meta = {"job_id": job.job_id, "model_version": loaded.version, "input_version": job.input.version_id or ""}
             content_type = formats.for_key(output_key).content_type
             outputs = {"predictions_uri": s3_uri(self.bucket, output_key)}
@@ -150,6 +152,7 @@ class BatchService:
         part = job.part
         if not self.markers.exists(job.job_id, part.index):
             done = self._score_part(job, ctx)
+            ctx.rows = done.rows_total
             self.markers.put(job.job_id, done)
         markers = self.markers.all(job.job_id)
         self.jobs.part_done(job.job_id, len(markers), sum(m.rows_total for m in markers))

@@ -40,6 +40,7 @@ from fmlcore.core.layout import (
 )
 from fmlcore.core.logs import bind
 from fmlcore.core.settings import Settings
+from fmlcore.jobs.events import JobEvents
 from fmlcore.jobs.message import InputRef, JobMessage
 from fmlcore.jobs.options import options_from_text
 from fmlcore.jobs.status import QUEUED, JobRecord, StatusStore
@@ -65,7 +66,9 @@ class TrainerApp:
         self.sqs = clients.sqs
         models_bucket = settings.require("models_bucket")
         self.store = ModelStore.from_settings(clients.s3, settings)
-        self.service = TrainingService(settings, clients.s3, self.store, StatusStore(clients.s3, models_bucket))
+        statuses = StatusStore(clients.s3, models_bucket)
+        events = JobEvents.from_settings(settings, clients)
+        self.service = TrainingService(settings, clients.s3, self.store, statuses, events=events)
         self.jobs = self.service.jobs
 
 

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fmlcore.core.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge
 from fmlcore.core.layout import data_extension, model_key, s3_uri
 from fmlcore.core.settings import Settings
+from fmlcore.jobs.events import JobEvents
 from fmlcore.jobs.lifecycle import SYNC_NOTE, JobLifecycle
 from fmlcore.jobs.message import InputRef, JobMessage, get_input
 from fmlcore.jobs.status import RUNNING, JobRecord, StatusStore
@@ -63,14 +64,20 @@ class TrainResult:
 
 class TrainingService:
     def __init__(
-        self, settings: Settings, s3: Any, store: ModelStore, statuses: StatusStore, dask: DaskCluster | None = None
+        self,
+        settings: Settings,
+        s3: Any,
+        store: ModelStore,
+        statuses: StatusStore,
+        dask: DaskCluster | None = None,
+        events: JobEvents | None = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
         self.dask = dask  # the trainer worker's Dask cluster (engine=dask); None in the API
         self.store = store
         self.promoter = Promoter(s3, store)
-        self.jobs = JobLifecycle(statuses)
+        self.jobs = JobLifecycle(statuses, events)
         warm_up()  # the training forkserver, ready before the first job
 
     # ------------------------------------------------------------------ training
@@ -216,6 +223,7 @@ class TrainingService:
                 "(FML_JOB_TIMEOUT_SECONDS); fewer rounds or a shallower model would fit",
                 {"limit_seconds": self.settings.job_timeout_seconds},
             ) from exc
+        ctx.rows = result.metadata["rows"]  # the training rows, for the attempt's metrics line
         self.succeed(record, result)
 
     def settle_if_abandoned(self, record: JobRecord, grace_seconds: float = 60.0) -> JobRecord:

@@ -166,6 +166,10 @@ class AwsClients:
     def sqs(self) -> Any:
         return self.client("sqs")
 
+    @cached_property
+    def sns(self) -> Any:
+        return self.client("sns")
+
     def credentials(self) -> Any:
         """This process's current credentials (access key, secret, token), for tools that sign
         their own requests (pyarrow's S3 filesystem reading the predictions bucket)."""

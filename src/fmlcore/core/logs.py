@@ -18,6 +18,9 @@ from typing import Any
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("fml_log_context", default={})  # noqa: B039
 
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# Extra keys starting with "_" are private and dropped, but for CloudWatch's embedded metric format
+# directive: a line carrying `_aws` becomes metrics (fmlcore.jobs.metrics writes them).
+_KEPT_UNDERSCORE_KEYS = frozenset({"_aws"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,7 +33,7 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update(_context.get())
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            if key not in _STANDARD_ATTRS and (not key.startswith("_") or key in _KEPT_UNDERSCORE_KEYS):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

@@ -52,6 +52,9 @@ class Settings:
     predict_queue_url: str | None = _env("FML_PREDICT_QUEUE_URL", "SQS queue of batch prediction jobs")
     train_dlq_url: str | None = _env("FML_TRAIN_DLQ_URL", "dead-letter queue of the train queue")
     predict_dlq_url: str | None = _env("FML_PREDICT_DLQ_URL", "dead-letter queue of the predict queue")
+    events_topic_arn: str | None = _env(
+        "FML_EVENTS_TOPIC_ARN", "SNS topic every ended job's event is published to (unset: no events)"
+    )
 
     # The enqueue Lambda: which kind of job its bucket makes, where it sends and records it.
     job_kind: str | None = _env("FML_JOB_KIND", "train or predict (enqueue Lambda)")
@@ -74,6 +77,11 @@ class Settings:
         "a worker's time limit per job; past it the job fails for good (at most 39600: SQS holds a message 12 h)",
         6 * 3600,
         int,
+    )
+    metrics_namespace: str = _env(
+        "FML_METRICS_NAMESPACE",
+        "CloudWatch namespace of the workers' job metrics (one embedded-metric-format log line per job attempt)",
+        "fargate-ml",
     )
     xgb_nthread: int = _env("FML_XGB_NTHREAD", "XGBoost threads for training and batch jobs (0 = all cores)", 0, int)
     api_xgb_nthread: int = _env(

@@ -6,14 +6,19 @@ with `JobRecord.moved`, which refuses a transition the job's life does not allow
 (`fmlcore.jobs.status.TRANSITIONS`), and writes it. Users: the enqueue and dead-letter
 functions, the trainer API, `make redrive`, and both workers (through the worker-loop hooks
 `on_permanent`, `on_retry`, `on_released`).
+
+Every write that ends a job (`succeeded`, `failed`, `dead_lettered`) is followed by its
+completion event (fmlcore.jobs.events), published once the record holds the end.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fmlcore.core.errors import FmlError
+from fmlcore.jobs.events import JobEvents
 from fmlcore.jobs.message import JobMessage
 from fmlcore.jobs.status import (
     DEAD_LETTERED,
@@ -43,8 +48,27 @@ def error_dict(exc: BaseException) -> dict[str, Any]:
 
 
 class JobLifecycle:
-    def __init__(self, statuses: StatusStore) -> None:
+    def __init__(self, statuses: StatusStore, events: JobEvents | None = None) -> None:
         self.statuses = statuses
+        self.events = events or JobEvents(None, None)
+
+    def _ended(self, record: JobRecord | None) -> JobRecord | None:
+        """`record` (just written, ending its job) announced as the job's completion event."""
+        if record is not None:
+            self.events.ended(record, self.statuses.uri(record.job_id))
+        return record
+
+    def _update_to_end(self, job_id: str, end: Callable[[JobRecord], JobRecord | None]) -> JobRecord | None:
+        """A conditional read-modify-write (StatusStore.update) that may end the job: announced
+        only when `end` made the record that was written (None from `end`: nothing written)."""
+        made: list[JobRecord] = []
+
+        def change(current: JobRecord) -> JobRecord | None:
+            made[:] = [nxt] if (nxt := end(current)) is not None else []
+            return nxt
+
+        written = self.statuses.update(job_id, change)
+        return self._ended(written) if made else written
 
     # ------------------------------------------------------------------ reads
     def get(self, job_id: str) -> JobRecord | None:
@@ -72,7 +96,7 @@ class JobLifecycle:
 
     def reject(self, job: JobMessage, error: dict[str, Any], note: str) -> JobRecord:
         """A job refused before it ran (bad options on arrival, an enqueue that failed)."""
-        return self.statuses.write(self.record(job).moved(FAILED, note=note, error=error))
+        return self._ended(self.statuses.write(self.record(job).moved(FAILED, note=note, error=error)))
 
     def queue(self, record: JobRecord, note: str) -> JobRecord:
         """Back to (or still) `queued`: the trainer API hands a job over to its worker."""
@@ -94,10 +118,10 @@ class JobLifecycle:
         return self.statuses.write(record.updated(**changes))
 
     def succeed(self, record: JobRecord, note: str | None = None, **changes: Any) -> JobRecord:
-        return self.statuses.write(record.moved(SUCCEEDED, note=note, **changes))
+        return self._ended(self.statuses.write(record.moved(SUCCEEDED, note=note, **changes)))
 
     def fail(self, record: JobRecord, exc: BaseException, note: str | None = None) -> JobRecord:
-        return self.statuses.write(record.moved(FAILED, note=note, error=error_dict(exc)))
+        return self._ended(self.statuses.write(record.moved(FAILED, note=note, error=error_dict(exc))))
 
     def settle(self, record: JobRecord, version: str | None) -> JobRecord:
         """An abandoned synchronous training, ended by what the models bucket holds (unsaved:
@@ -112,7 +136,7 @@ class JobLifecycle:
         return record.moved(FAILED, note="settled: no model was stored", error=error)
 
     def write_settled(self, record: JobRecord) -> JobRecord:
-        return self.statuses.write(record)
+        return self._ended(self.statuses.write(record))
 
     # ------------------------------------------------------------------ a batch file split in parts
     # Several workers write the record of a split job at once (one per part): every write is a
@@ -139,13 +163,13 @@ class JobLifecycle:
 
     def succeed_split(self, job_id: str, note: str | None = None, **changes: Any) -> JobRecord | None:
         """The parts are assembled into the one output: the job succeeded (once)."""
-        return self.statuses.update(job_id, lambda r: None if r.ended else r.moved(SUCCEEDED, note=note, **changes))
+        return self._update_to_end(job_id, lambda r: None if r.ended else r.moved(SUCCEEDED, note=note, **changes))
 
     # Hooks for fmlcore.jobs.worker.QueueWorker.
     def on_permanent(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> None:
         if job.part is not None:  # one part cannot be scored: neither can the file
             note = f"part {job.part.index + 1} of {job.part.total} failed"
-            self.statuses.update(
+            self._update_to_end(
                 job.job_id, lambda r: None if r.ended else r.moved(FAILED, note=note, error=error_dict(exc))
             )
             return
@@ -190,7 +214,7 @@ class JobLifecycle:
                 "message": f"gave up after {record.attempts} attempt(s); last error: {last['message']}",
                 "details": {"last_error": last},
             }
-            self.statuses.write(record.moved(DEAD_LETTERED, note="in the dead-letter queue", error=error))
+            self._ended(self.statuses.write(record.moved(DEAD_LETTERED, note="in the dead-letter queue", error=error)))
             log.warning("job dead-lettered", extra={"last_error": last.get("type")})
         self.statuses.mark_dead(job.job_id)
         return DEAD_LETTERED

@@ -19,6 +19,8 @@
 - A job runs under a lease (fmlcore.jobs.lease): a second message for a job another live worker
   is running is a duplicate and is deleted; the same message seen again while its holder
   still renews the lease is released for later.
+- Every attempt that ran its handler ends with one metrics line (fmlcore.jobs.metrics: CloudWatch
+  EMF) saying how it ended, how long it took and waited, and how many rows the handler read.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from fmlcore.core.logs import bind, bound, configure_logging
 from fmlcore.core.settings import Settings
 from fmlcore.jobs.lease import CONFLICT_CODES, Holder, Lease, LeaseStore
 from fmlcore.jobs.message import JobMessage
+from fmlcore.jobs.metrics import ABANDONED, FAILED, RELEASED, RETRIED, SUCCEEDED, Attempt, JobMetrics
 
 log = logging.getLogger("fml.worker")
 
@@ -66,6 +69,8 @@ class JobContext:
     should_stop: Callable[[], bool]
     lease_lost: threading.Event | None = None
     deadline: float | None = None  # time.monotonic() past which the job fails (DeadlineExceeded)
+    sent_at: float | None = None  # epoch seconds SQS got the message (SentTimestamp), for the queue wait
+    rows: int | None = None  # rows the handler read or scored in this attempt (the attempt's metrics)
 
     def check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -95,6 +100,7 @@ class QueueWorker:
         kind: str | None = None,
         leases: LeaseStore | None = None,
         job_timeout_seconds: int = MAX_JOB_SECONDS,
+        metrics: JobMetrics | None = None,
     ) -> None:
         if not 1 <= job_timeout_seconds <= MAX_JOB_SECONDS:
             raise ConfigError(
@@ -113,6 +119,7 @@ class QueueWorker:
         self.retry_base_seconds = retry_base_seconds
         self.leases = leases
         self.kind = kind
+        self.metrics = metrics  # None: no metrics line per attempt
         self.stop_requested = threading.Event()
         self._max_receives = self._read_max_receives()
 
@@ -145,6 +152,7 @@ class QueueWorker:
             job_timeout_seconds=settings.job_timeout_seconds,
             kind=kind,
             leases=LeaseStore(clients.s3, status_bucket, ttl_seconds=settings.worker_visibility_timeout),
+            metrics=JobMetrics(settings.metrics_namespace),
             handle=handle,
             **hooks,
         )
@@ -169,7 +177,7 @@ class QueueWorker:
                     MaxNumberOfMessages=1,
                     WaitTimeSeconds=self.wait_seconds,
                     VisibilityTimeout=self.visibility_timeout,
-                    AttributeNames=["ApproximateReceiveCount"],
+                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 ).get("Messages", [])
             except (BotoCoreError, ClientError) as exc:
                 delay = self.retry_base_seconds
@@ -192,7 +200,10 @@ class QueueWorker:
     def process(self, message: dict[str, Any]) -> None:
         message_id = message.get("MessageId", "?")
         receipt = message["ReceiptHandle"]
-        receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        attributes = message.get("Attributes", {})
+        receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
+        sent = str(attributes.get("SentTimestamp", ""))  # epoch milliseconds
+        sent_at = int(sent) / 1000 if sent.isdigit() else None
         with bind(message_id=message_id, receive_count=receive_count):
             job = self._parse(message)
             if job is None:
@@ -209,6 +220,7 @@ class QueueWorker:
                 lambda: self.stop_requested.is_set() or lease_lost.is_set(),
                 lease_lost,
                 deadline=time.monotonic() + self.job_timeout_seconds,
+                sent_at=sent_at,
             )
             with bind(job_id=job.job_id, model=job.model, kind=job.kind):
                 lease = None
@@ -239,35 +251,60 @@ class QueueWorker:
             self._release(receipt, min(wait, MAX_VISIBILITY_TIMEOUT))
 
     def _run_job(self, job: JobMessage, ctx: JobContext) -> int | None:
-        """Run the handler; None to delete the message, else seconds until SQS redelivers it."""
+        """Run the handler and write the attempt's metrics line; None to delete the message, else
+        seconds until SQS redelivers it."""
+        started_at = time.time()
         started = time.perf_counter()
+        outcome, release_after = self._attempt(job, ctx)
+        seconds = time.perf_counter() - started
+        if outcome == SUCCEEDED:
+            log.info("job done", extra={"seconds": round(seconds, 3)})
+        if self.metrics is not None:
+            self.metrics.attempt_ended(
+                Attempt(
+                    kind=job.kind,
+                    outcome=outcome,
+                    seconds=seconds,
+                    receive_count=ctx.receive_count,
+                    queue_wait_seconds=None if ctx.sent_at is None else started_at - ctx.sent_at,
+                    rows=ctx.rows,
+                    ended_at=time.time(),
+                )
+            )
+        return release_after
+
+    def _attempt(self, job: JobMessage, ctx: JobContext) -> tuple[str, int | None]:
+        """Run the handler: how the attempt ended (fmlcore.jobs.metrics outcomes), and the message's
+        fate (None: delete it, else seconds until SQS redelivers it)."""
         try:
             self.handle(job, ctx)
         except JobInterrupted:
             if ctx.lease_lost is not None and ctx.lease_lost.is_set():
                 log.info("attempt abandoned: another worker holds the job now")
-                return 0
+                return ABANDONED, 0
             log.info("job interrupted by shutdown; message released for another worker")
             self._guarded(self.on_released, job, ctx)
-            return 0
+            return RELEASED, 0
         except FmlError as exc:
             if exc.permanent:
                 log.warning("job failed permanently: %s", exc.message, extra={"error_type": exc.type})
-                if not self._guarded(self.on_permanent, job, ctx, exc):
-                    return self.retry_base_seconds  # the failed status is not written yet: keep the message
-                return None
-            return self._retry_later(job, ctx, exc)
+                return self._fail(job, ctx, exc)
+            return RETRIED, self._retry_later(job, ctx, exc)
         except Exception as exc:  # transient AWS trouble or a bug: let SQS retry, then dead-letter
             if isinstance(exc, ClientError) and is_access_denied(exc):
                 # The worker's role lacks a permission: no retry can fix that.
                 denied = PermissionDenied.from_client_error(exc)
                 log.error("job failed permanently: %s", denied.message, extra={"error_type": denied.type})
-                if not self._guarded(self.on_permanent, job, ctx, denied):
-                    return self.retry_base_seconds
-                return None
-            return self._retry_later(job, ctx, exc)
-        log.info("job done", extra={"seconds": round(time.perf_counter() - started, 3)})
-        return None
+                return self._fail(job, ctx, denied)
+            return RETRIED, self._retry_later(job, ctx, exc)
+        return SUCCEEDED, None
+
+    def _fail(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> tuple[str, int | None]:
+        """Record a permanent failure; while its status is not written the message is kept (and
+        the job will run again), so the attempt counts as retried, not failed."""
+        if not self._guarded(self.on_permanent, job, ctx, exc):
+            return RETRIED, self.retry_base_seconds
+        return FAILED, None
 
     def _retry_later(self, job: JobMessage, ctx: JobContext, exc: BaseException) -> int:
         delay = min(RETRY_MAX_SECONDS, self.retry_base_seconds * 2 ** (ctx.receive_count - 1))

@@ -1,1 +1,1 @@
-"""HTTP plumbing both APIs share: Flask error handling and request ids, OpenAPI builders, gunicorn settings."""
+"""HTTP plumbing both APIs share: Flask error handling and request ids, Prometheus metrics, OpenAPI builders, gunicorn settings."""

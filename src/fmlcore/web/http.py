@@ -5,7 +5,8 @@
 - a request id (the caller's `X-Request-Id`, else a new one) is bound to every log line
   and echoed in the response;
 - `MAX_CONTENT_LENGTH` enforces the body limit (413, JSON);
-- `/health` (process up), `/ready` (its buckets reachable), `/openapi.json`;
+- `/health` (process up), `/ready` (its buckets reachable), `/openapi.json`, and `/metrics`
+  (Prometheus; every request is counted and timed by its route pattern, fmlcore.web.metrics);
 - JSON is read and written with orjson, falling back to the standard library for whatever orjson
   refuses or could read differently, so bodies mean what they always meant.
 """
@@ -29,6 +30,7 @@ from fmlcore.core.aws import AwsClients, is_access_denied, is_transient
 from fmlcore.core.errors import FmlError, InvalidInput, PayloadTooLarge, PermissionDenied, http_status_for
 from fmlcore.core.logs import configure_logging, pop, push
 from fmlcore.core.settings import Settings
+from fmlcore.web import metrics
 
 log = logging.getLogger("fml.http")
 
@@ -91,7 +93,8 @@ def json_body() -> dict[str, Any]:
 def register_common(
     app: Flask, max_body_bytes: int, ready_check: Callable[[], dict[str, Any]], openapi: dict[str, Any]
 ) -> None:
-    """Error mapping, request ids, body limit, /health, /ready and /openapi.json on `app`."""
+    """Error mapping, request ids, body limit, request metrics, /health, /ready, /openapi.json and
+    /metrics on `app` (its name is the `service` label of the request metrics)."""
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
 
     @app.before_request
@@ -109,13 +112,9 @@ def register_common(
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        log.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            response.status_code,
-            extra={"ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)},
-        )
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        log.info("%s %s %s", request.method, request.path, response.status_code, extra={"ms": round(seconds * 1000, 2)})
+        metrics.observe_request(app.name, request.url_rule, request.method, response.status_code, seconds)
         return response
 
     @app.teardown_request
@@ -177,6 +176,11 @@ def register_common(
     @probes.get("/openapi.json")
     def openapi_json() -> Response:
         return json_response(openapi)
+
+    @probes.get("/metrics")
+    def prometheus_metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
 
     app.register_blueprint(probes)
 

@@ -64,6 +64,17 @@ PROBES = {
         }
     },
     "/openapi.json": {"get": {"summary": "This document", "responses": ok("the OpenAPI document")}},
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics, summed over the service's worker processes (scraped inside the VPC)",
+            "responses": {
+                "200": {
+                    "description": "the Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
 }
 
 

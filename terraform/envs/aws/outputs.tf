@@ -69,3 +69,13 @@ output "alarm_topic_arn" {
 
 # The data plane's outputs (buckets, queues, roles, ...) are the platform module's, exposed
 # as envs/local exposes them: platform_outputs.tf is a link to envs/local/outputs.tf.
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the stack: job outcomes, durations, queue waits and rows (the workers' EMF metrics), queue depths, API requests and latency, service CPU and memory."
+  value       = module.dashboard.name
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the workers' job metrics (dimension Kind: train, predict)."
+  value       = local.metrics_namespace
+}

@@ -51,7 +51,13 @@ locals {
     FML_PREDICT_DLQ_URL           = module.platform.queues.predict_dlq
     FML_WORKER_VISIBILITY_TIMEOUT = tostring(var.worker_visibility_timeout_seconds)
     FML_SYNC_TRAIN_MAX_SECONDS    = tostring(var.sync_train_max_seconds)
+    FML_EVENTS_TOPIC_ARN          = module.platform.events_topic_arn
+    FML_METRICS_NAMESPACE         = local.metrics_namespace
   }
+
+  # The workers' job metrics (CloudWatch Embedded Metric Format log lines) land here; the
+  # dashboard below reads them.
+  metrics_namespace = "fargate-ml/${module.platform.name}"
 
   # The largest file a worker reads whole follows its task's size: the trainer holds a dataset
   # in memory (a frame and XGBoost's matrix take several times the file: an eighth of the
@@ -301,4 +307,22 @@ module "alarms" {
   alarm_topic_arn = var.alarm_topic_arn
 
   tags = module.platform.tags
+}
+
+# ---------------------------------------------------------------------------- dashboard
+module "dashboard" {
+  source = "../../modules/dashboard"
+
+  name               = module.platform.name
+  region             = var.region
+  metrics_namespace  = local.metrics_namespace
+  job_queues         = module.platform.queue_names
+  dead_letter_queues = module.platform.dead_letter_queue_names
+  load_balancer      = module.alb.arn_suffix
+  api_target_groups  = module.alb.target_group_arn_suffixes
+  cluster_name       = module.ecs_cluster.name
+  service_names = merge(
+    { for name, svc in module.api : "${name}-api" => svc.name },
+    { for name, svc in module.worker : "${name}-worker" => svc.name },
+  )
 }

@@ -37,4 +37,14 @@ module "platform" {
   force_destroy                      = true
   noncurrent_version_expiration_days = 7
   max_receive_count                  = 3
+  # A queue subscribed to the job-events topic, to read events from (output notifications).
+  events_queue = true
+}
+
+output "notifications" {
+  description = "Where ended jobs are announced: the SNS topic and the local queue subscribed to it (aws sqs receive-message --queue-url ...)."
+  value = {
+    topic_arn = module.platform.events_topic_arn
+    queue_url = module.platform.events_queue_url
+  }
 }

@@ -8,3 +8,4 @@ output "functions" { value = module.platform.functions }
 output "roles" { value = module.platform.roles }
 output "user_role_arn" { value = module.platform.user_role_arn }
 output "role_actions" { value = module.platform.role_actions }
+output "events_topic_arn" { value = module.platform.events_topic_arn }

@@ -58,6 +58,9 @@ locals {
   scale_dask = var.dask_cluster == null ? [] : [
     { sid = "ScaleDaskCluster", actions = ["ecs:DescribeServices", "ecs:UpdateService"], resources = local.dask_service_arns },
   ]
+  # Whoever ends a job announces it (fmlcore.jobs.events): trainer API (synchronous trainings,
+  # jobs it could not queue), both workers, the enqueue and dead-letter functions.
+  announce = { sid = "AnnounceEndedJobs", actions = ["sns:Publish"], resources = [var.events_topic_arn] }
   kms = var.kms_key_arn == null ? [] : [
     { sid = "UseBucketKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [var.kms_key_arn] },
   ]
@@ -70,6 +73,7 @@ locals {
       { sid = "UploadDatasets", actions = ["s3:PutObject"], resources = ["${local.datasets}/_api/*"] },
       { sid = "RemoveAliases", actions = ["s3:DeleteObject"], resources = ["${local.models}/*/aliases/*"] },
       { sid = "EnqueueTraining", actions = ["sqs:SendMessage"], resources = [var.train_queue_arn] },
+      local.announce,
     ], local.kms)
 
     # Trains queued jobs; holds a lease per job (_jobs/<id>.lease, deleted on release); on AWS
@@ -77,6 +81,7 @@ locals {
     trainer_worker = concat(local.read_datasets, local.read_models_for_training, [
       local.consume.train,
       { sid = "ReleaseLeases", actions = ["s3:DeleteObject"], resources = ["${local.models}/_jobs/*"] },
+      local.announce,
     ], local.scale_dask, local.kms)
 
     # Scores request bodies and stores each prediction; reads batch job status records; lists
@@ -104,6 +109,7 @@ locals {
       { sid = "SendParts", actions = ["sqs:SendMessage"], resources = [var.predict_queue_arn] },
       { sid = "ReleaseLeases", actions = ["s3:DeleteObject"], resources = ["${local.predictions}/_jobs/*"] },
       { sid = "ListPredictions", actions = ["s3:ListBucket", "s3:ListBucketVersions"], resources = [local.predictions] },
+      local.announce,
     ], local.kms)
 
     # The platform's functions. The S3 -> SQS enqueue functions (both kinds): read the new
@@ -117,6 +123,7 @@ locals {
       { sid = "ReadSourceObjects", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.datasets}/*", "${local.inference}/*"] },
       { sid = "ReadWriteJobStatus", actions = ["s3:GetObject", "s3:PutObject"], resources = ["${local.models}/_jobs/*", "${local.predictions}/_jobs/*"] },
       { sid = "TellMissingFromDenied", actions = ["s3:ListBucket"], resources = [local.datasets, local.inference, local.models, local.predictions] },
+      local.announce,
       ], length(var.dead_letter_queue_arns) == 0 ? [] : [
       { sid = "ConsumeDeadLetters", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], resources = var.dead_letter_queue_arns },
     ], local.kms)

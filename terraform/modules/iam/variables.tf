@@ -29,6 +29,11 @@ variable "enqueue_dlq_arn" {
   default     = null
 }
 
+variable "events_topic_arn" {
+  description = "ARN of the SNS topic ended jobs are announced on: the roles that end jobs (APIs, workers, functions) may publish to it."
+  type        = string
+}
+
 variable "function_names" {
   description = "Names of the platform's functions (enqueue, dead-letter), which run under the enqueue role: it writes their log groups (/aws/lambda/<name>) only."
   type        = list(string)

@@ -23,8 +23,9 @@ locals {
 
   local_operator_arn = var.target == "local" ? "arn:${data.aws_partition.current[0].partition}:iam::${data.aws_caller_identity.current[0].account_id}:root" : null
 
-  # What the functions learn of where they run (fmlcore/core/settings.py reads it).
-  lambda_environment = { FML_TARGET = var.target }
+  # What the functions learn of where they run and where ended jobs are announced
+  # (fmlcore/core/settings.py reads it).
+  lambda_environment = { FML_TARGET = var.target, FML_EVENTS_TOPIC_ARN = aws_sns_topic.job_events.arn }
 
   buckets    = toset(["datasets", "models", "inference", "predictions"])
   job_queues = toset(["train", "predict"])
@@ -89,6 +90,96 @@ resource "aws_sqs_queue" "enqueue_dlq" {
   tags = local.tags
 }
 
+# ---------------------------------------------------------------------------- completion events
+# Every job that ends (succeeded, failed, dead-lettered) publishes its status record here
+# (fmlcore.jobs.events; docs/contracts.md, "Completion events"). Subscribe queues, functions or
+# addresses; the message attributes kind, model and state serve filter policies.
+resource "aws_sns_topic" "job_events" {
+  name = "${local.name}-job-events"
+  # The platform's KMS key when there is one (the roles that publish may use it), else SNS's own.
+  kms_master_key_id = coalesce(var.kms_key_arn, "alias/aws/sns")
+
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "job_events" {
+  # Publishing is the workload roles' grant (modules/iam), subscribing the account's IAM
+  # principals' (the same account needs no Allow here); nothing reaches the topic without TLS.
+  statement {
+    sid       = "DenyWithoutTls"
+    effect    = "Deny"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.job_events.arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "job_events" {
+  arn    = aws_sns_topic.job_events.arn
+  policy = data.aws_iam_policy_document.job_events.json
+}
+
+# Optionally (envs/local), a queue subscribed to the topic, so a person or a test reads what a
+# subscriber gets. Raw delivery: each message body is the event itself.
+resource "aws_sqs_queue" "job_events" {
+  count = var.events_queue ? 1 : 0
+
+  name                      = "${local.name}-job-events"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "job_events_queue" {
+  count = var.events_queue ? 1 : 0
+
+  statement {
+    sid       = "TopicDelivers"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.job_events[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_sns_topic.job_events.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "job_events" {
+  count = var.events_queue ? 1 : 0
+
+  queue_url = aws_sqs_queue.job_events[0].id
+  policy    = data.aws_iam_policy_document.job_events_queue[0].json
+}
+
+resource "aws_sns_topic_subscription" "job_events" {
+  count = var.events_queue ? 1 : 0
+
+  topic_arn            = aws_sns_topic.job_events.arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.job_events[0].arn
+  raw_message_delivery = true
+
+  depends_on = [aws_sqs_queue_policy.job_events]
+}
+
 module "iam" {
   source = "../iam"
 
@@ -97,6 +188,7 @@ module "iam" {
   train_queue_arn        = module.queue["train"].arn
   predict_queue_arn      = module.queue["predict"].arn
   enqueue_dlq_arn        = aws_sqs_queue.enqueue_dlq.arn
+  events_topic_arn       = aws_sns_topic.job_events.arn
   function_names         = concat(values(local.function_names), [local.dead_letter_function])
   dead_letter_queue_arns = values(local.dead_letter_sources)
   kms_key_arn            = var.kms_key_arn

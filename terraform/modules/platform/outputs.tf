@@ -75,3 +75,13 @@ output "dead_letter_queue_names" {
     { enqueue_dlq = aws_sqs_queue.enqueue_dlq.name },
   )
 }
+
+output "events_topic_arn" {
+  description = "ARN of the SNS topic every ended job (succeeded, failed, dead_lettered) is announced on, with its status record."
+  value       = aws_sns_topic.job_events.arn
+}
+
+output "events_queue_url" {
+  description = "URL of the queue subscribed to the job-events topic, with events_queue; null without."
+  value       = try(aws_sqs_queue.job_events[0].url, null)
+}

@@ -91,3 +91,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "events_queue" {
+  description = "Subscribe a queue (<name>-job-events, raw delivery) to the job-events topic: where the local stack's events are read."
+  type        = bool
+  default     = false
+}

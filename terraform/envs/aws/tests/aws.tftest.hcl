@@ -44,6 +44,19 @@ run "whole_stack_plans" {
   }
 
   assert {
+    condition = alltrue([
+      for env in concat(values(local.api_env), values(local.worker_env)) :
+      contains(keys(env), "FML_EVENTS_TOPIC_ARN") && env.FML_METRICS_NAMESPACE == "fargate-ml/fargate-ml-dev"
+    ])
+    error_message = "Every API and worker must learn the job-events topic and the metrics namespace the dashboard reads."
+  }
+
+  assert {
+    condition     = length(module.dashboard.widget_titles) >= 8 && output.dashboard_name == "fargate-ml-dev"
+    error_message = "envs/aws must have the stack's dashboard."
+  }
+
+  assert {
     condition     = local.azs == tolist(["us-east-1a", "us-east-1b"])
     error_message = "The stack must span the first az_count (2) availability zones."
   }

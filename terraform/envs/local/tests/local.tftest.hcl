@@ -62,3 +62,13 @@ run "only_the_local_differences" {
     error_message = "output.role_actions must carry every role's actions and the user role's (the IAM coverage report reads them)."
   }
 }
+
+run "notifications_reach_a_local_queue" {
+  command = plan
+
+  assert {
+    condition     = keys(output.notifications) == ["queue_url", "topic_arn"]
+    error_message = "The local stack must subscribe a queue to the job-events topic (output notifications)."
+  }
+
+}

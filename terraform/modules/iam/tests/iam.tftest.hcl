@@ -13,6 +13,7 @@ variables {
   train_queue_arn        = "arn:aws:sqs:us-east-1:111122223333:fml-test-train"
   predict_queue_arn      = "arn:aws:sqs:us-east-1:111122223333:fml-test-predict"
   enqueue_dlq_arn        = "arn:aws:sqs:us-east-1:111122223333:fml-test-enqueue-dlq"
+  events_topic_arn       = "arn:aws:sns:us-east-1:111122223333:fml-test-job-events"
   function_names         = ["fml-test-enqueue-train", "fml-test-enqueue-predict"]
   dead_letter_queue_arns = ["arn:aws:sqs:us-east-1:111122223333:fml-test-train-dlq", "arn:aws:sqs:us-east-1:111122223333:fml-test-predict-dlq"]
 }
@@ -47,11 +48,11 @@ run "one_least_privilege_role_per_workload" {
 
   assert {
     condition = jsonencode(output.role_actions) == jsonencode({
-      enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+      enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sns:Publish", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
       predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"]
-      predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
-      trainer_api      = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
-      trainer_worker   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sns:Publish", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+      trainer_api      = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sns:Publish", "sqs:SendMessage"]
+      trainer_worker   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sns:Publish", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
       user             = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject"]
     })
     error_message = "Each role must get exactly the actions of its flow."
@@ -60,6 +61,14 @@ run "one_least_privilege_role_per_workload" {
   assert {
     condition     = flatten([for s in local.statements.trainer_api : s.resources if contains(s.actions, "sqs:SendMessage")]) == [var.train_queue_arn]
     error_message = "The trainer API may send to the train queue only."
+  }
+
+  assert {
+    condition = (
+      toset([for role, stmts in local.statements : role if anytrue([for s in stmts : contains(s.actions, "sns:Publish")])]) == toset(["enqueue", "predictor_worker", "trainer_api", "trainer_worker"])
+      && toset(flatten([for stmts in values(local.statements) : [for s in stmts : s.resources if contains(s.actions, "sns:Publish")]])) == toset([var.events_topic_arn])
+    )
+    error_message = "Exactly the roles that end jobs (trainer API, both workers, the functions) may publish, and only to the events topic."
   }
 
   assert {
@@ -219,11 +228,11 @@ run "dask_cluster_role_and_scaling" {
   assert {
     condition = jsonencode(output.role_actions) == jsonencode({
       dask             = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
-      enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+      enqueue          = ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sns:Publish", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
       predictor_api    = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"]
-      predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
-      trainer_api      = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:SendMessage"]
-      trainer_worker   = ["ecs:DescribeServices", "ecs:UpdateService", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+      predictor_worker = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sns:Publish", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+      trainer_api      = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sns:Publish", "sqs:SendMessage"]
+      trainer_worker   = ["ecs:DescribeServices", "ecs:UpdateService", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject", "sns:Publish", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
       user             = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObject"]
     })
     error_message = "The Dask role reads datasets only; the trainer worker gains ecs:UpdateService and ecs:DescribeServices; no other role changes."

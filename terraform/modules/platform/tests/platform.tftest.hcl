@@ -151,3 +151,51 @@ run "rejects_names_that_do_not_fit" {
 
   expect_failures = [var.project, var.environment, var.target]
 }
+
+run "ended_jobs_are_announced" {
+  command = plan
+
+  assert {
+    condition     = aws_sns_topic.job_events.name == "fml-test-job-events" && aws_sns_topic.job_events.kms_master_key_id == "alias/aws/sns"
+    error_message = "The job-events topic is <name>-job-events, encrypted (SNS's key without kms_key_arn)."
+  }
+
+  assert {
+    condition     = contains(keys(aws_lambda_function.dead_letter.environment[0].variables), "FML_EVENTS_TOPIC_ARN") && contains(keys(local.lambda_environment), "FML_EVENTS_TOPIC_ARN")
+    error_message = "The functions (enqueue and dead-letter) must learn the events topic: they end jobs too."
+  }
+
+  assert {
+    condition     = length(aws_sqs_queue.job_events) == 0 && output.events_queue_url == null
+    error_message = "Without events_queue no queue is subscribed (the cloud stack's subscribers are its operator's choice)."
+  }
+}
+
+run "a_queue_subscribed_to_the_events" {
+  command = plan
+
+  variables {
+    events_queue = true
+  }
+
+  assert {
+    condition = (
+      aws_sns_topic_subscription.job_events[0].protocol == "sqs" && aws_sns_topic_subscription.job_events[0].raw_message_delivery
+      && aws_sqs_queue.job_events[0].name == "fml-test-job-events" && aws_sqs_queue.job_events[0].sqs_managed_sse_enabled
+    )
+    error_message = "events_queue subscribes <name>-job-events (encrypted) to the topic with raw delivery: each message body is the event."
+  }
+}
+
+run "the_platform_key_encrypts_the_events_too" {
+  command = plan
+
+  variables {
+    kms_key_arn = "arn:aws:kms:us-east-1:111122223333:key/abcd"
+  }
+
+  assert {
+    condition     = aws_sns_topic.job_events.kms_master_key_id == var.kms_key_arn
+    error_message = "With kms_key_arn the topic uses the platform's key (the publishing roles may use it)."
+  }
+}

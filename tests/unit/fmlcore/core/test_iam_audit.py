@@ -117,3 +117,17 @@ def test_the_recorder_sees_each_calls_own_parameters(tmp_path):
         ("HeadObject", "b", "k", False),
     ]
     assert [iam_actions(c) for c in calls] == [["s3:GetObjectVersion"], ["s3:GetObject"]]
+
+
+def test_the_events_topic_and_the_local_events_queue_become_settings():
+    topic = "arn:aws:sns:us-east-1:000000000000:fml-job-events"
+    queue = "https://127.0.0.1:4566/000000000000/fml-job-events"
+    env = env_from_outputs(
+        {
+            **OUTPUTS,
+            "events_topic_arn": {"value": topic},
+            "notifications": {"value": {"topic_arn": topic, "queue_url": queue}},
+        }
+    )
+    assert env["FML_EVENTS_TOPIC_ARN"] == topic and env["FML_EVENTS_QUEUE_URL"] == queue
+    assert "FML_EVENTS_TOPIC_ARN" not in env_from_outputs(OUTPUTS)  # a stack without the topic: no events
