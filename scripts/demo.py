@@ -9,7 +9,9 @@
 5. online prediction with curl (with explanations), and the stored prediction fetched back;
 6. shadow scoring: the broken version as `shadow`, a few requests, the shadow report;
 7. batch prediction: a file dropped into the inference bucket → Lambda → SQS → predictor
-   worker; the job's status and the first lines of the result.
+   worker; the job's status and the first lines of the result;
+8. operating it: `fml predict --wait` (progress from the status record, the result downloaded),
+   the predictor's Prometheus metrics, and the completion events the demo's jobs published.
 """
 
 from __future__ import annotations
@@ -101,6 +103,31 @@ def wait_for_job(statuses: StatusStore, job_id: str, timeout: float = 120) -> di
             return record
         time.sleep(0.5)
     raise SystemExit(f"job {job_id} did not finish within {timeout} s: see the worker logs in .state/")
+
+
+def say_events(settings: Settings) -> None:
+    """The completion events waiting in the local events queue, one line each (read as the local
+    operator: the queue is the operator's, the user role reads no queue)."""
+    queue = os.environ.get("FML_EVENTS_QUEUE_URL")
+    if not queue:
+        say("  (no events queue in this stack)")
+        return
+    operator = AwsClients(Settings.from_env(os.environ, role_arn=None))
+    seen = 0
+    while True:
+        messages = operator.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
+            "Messages", []
+        )
+        if not messages:
+            break
+        for message in messages:
+            event = json.loads(message["Body"])
+            record = event["record"]
+            reason = (record.get("error") or {}).get("message") or (record.get("promotion") or {}).get("reason", "")
+            say(f"  {event['at']}  {event['job_id']}  {event['state']:<13} {event['model']}  {reason[:70]}")
+            operator.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            seen += 1
+    say(f'  ({seen} event(s); each body is the job\'s whole status record: docs/contracts.md, "Completion events")')
 
 
 def main() -> int:
@@ -200,6 +227,24 @@ def main() -> int:
         say(f"$ aws s3 cp {record['outputs']['predictions_uri']} - | head -4")
         body = aws.s3.get_object(Bucket=settings.require("predictions_bucket"), Key=out_key)["Body"]
         say("\n".join(body.read(4096).decode().splitlines()[:4]))
+
+    say("\n== 8. Operating it: the fml CLI, the metrics, the completion events")
+    scoring = write_sample(ROOT / ".state" / "demo" / "more-customers.csv", 300_000, score=True, seed=2027)
+    command = ["fml", "predict", "churn", str(scoring.relative_to(ROOT)), "--wait", "--out", ".state/demo/"]
+    say(f"$ {' '.join(command)}")
+    cli = subprocess.run([str(Path(sys.executable).parent / "fml"), *command[1:]], cwd=ROOT, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    say(cli.stdout.rstrip())
+    if cli.returncode != 0:
+        return 1
+    say(f"$ curl -s {PREDICTOR}/metrics | grep -E '^fml_(http_requests_total|predict_rows|model_version)'")
+    for line in http("GET", f"{PREDICTOR}/metrics", quiet=True).splitlines():
+        if line.startswith(("fml_http_requests_total", "fml_predict_rows_total", "fml_model_version_served")):
+            say(f"  {line}")
+    say(
+        '$ aws sqs receive-message --endpoint-url "$AWS_ENDPOINT_URL" --queue-url "$FML_EVENTS_QUEUE_URL"   (as the operator)'
+    )
+    say_events(settings)
 
     say("\nLogs: .state/*-api.log, .state/*-worker.log. Stop with `make stop` or `make localstack-down`.")
     return 0

@@ -7,9 +7,9 @@
 The MiniStack started here enforces what AWS enforces: IAM (AUTH=true: identity and bucket
 policies, AssumeRole sessions, signatures) over HTTPS (USE_SSL=1) with a certificate written
 to <state>/tls/, whose CA bundle every client verifies against. `up` writes
-<state>/emulator.env: the endpoint's scheme (USE_SSL), the CA bundle (AWS_CA_BUNDLE) and the
-local operator's credentials (the emulator's account root, used only by Terraform and to
-assume roles).
+<state>/emulator.env: the endpoint (AWS_ENDPOINT_URL) and its scheme (USE_SSL), the region,
+the CA bundle (AWS_CA_BUNDLE, CURL_CA_BUNDLE) and the local operator's credentials (the
+emulator's account root, used by Terraform, to assume roles, and by a person's `aws` CLI).
 
 The endpoint comes from fmlcore.core.aws.local_endpoint (AWS_ENDPOINT_URL, else LOCALSTACK_HOST,
 else 127.0.0.1:4566), so a user's own emulator (LocalStack with its token, or MiniStack
@@ -94,11 +94,19 @@ def with_scheme(endpoint: str, scheme: str) -> str:
     return urlunparse(urlparse(endpoint)._replace(scheme=scheme))
 
 
-def write_env(state: Path, use_ssl: bool, bundle: Path | None, auth: str) -> None:
-    """<state>/emulator.env: what every local process and Terraform need to reach the emulator."""
-    lines = {"USE_SSL": "1" if use_ssl else "0", "FML_EMULATOR_AUTH": auth, **OPERATOR_CREDENTIALS}
+def write_env(state: Path, endpoint: str, use_ssl: bool, bundle: Path | None, auth: str) -> None:
+    """<state>/emulator.env: what every local process, Terraform, and a person's `aws` and `curl`
+    need to reach the emulator: its URL (the standard AWS_ENDPOINT_URL every SDK and the CLI
+    read), the region, the operator's credentials and, over TLS, the CA bundle to verify it."""
+    lines = {
+        "USE_SSL": "1" if use_ssl else "0",
+        "FML_EMULATOR_AUTH": auth,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+        **OPERATOR_CREDENTIALS,
+    }
     if use_ssl and bundle is not None:
-        lines["AWS_CA_BUNDLE"] = str(bundle.resolve())
+        lines["AWS_CA_BUNDLE"] = lines["CURL_CA_BUNDLE"] = str(bundle.resolve())
     (state / "emulator.env").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
 
 
@@ -130,7 +138,7 @@ def up(state: Path, endpoint: str, wait_seconds: float) -> int:
     if health is not None:
         log.info("emulator already up", extra={"endpoint": endpoint, "auth": health.get("auth")})
         warn_unenforced(health, use_ssl, endpoint)
-        write_env(state, use_ssl, bundle, str(health.get("auth", "unknown")))
+        write_env(state, endpoint, use_ssl, bundle, str(health.get("auth", "unknown")))
         return 0
     url = urlparse(endpoint)
     if url.hostname not in ("127.0.0.1", "localhost"):
@@ -172,7 +180,7 @@ def up(state: Path, endpoint: str, wait_seconds: float) -> int:
         if (health := healthy(endpoint, bundle, timeout=1.0)) is not None:
             log.info("MiniStack up", extra={"endpoint": endpoint, "pid": proc.pid, "log": str(log_path),
                                             "auth": health.get("auth"), "tls": use_ssl})  # fmt: skip
-            write_env(state, use_ssl, bundle, str(health.get("auth")))
+            write_env(state, endpoint, use_ssl, bundle, str(health.get("auth")))
             return 0
         time.sleep(0.2)
     log.error("MiniStack did not become healthy within %.0f s; see %s", wait_seconds, log_path)

@@ -1,5 +1,6 @@
 """The emulator unreachable for 10 s; dead-lettered jobs redriven after their cause is fixed."""
 
+import os
 import subprocess
 import sys
 import time
@@ -31,8 +32,12 @@ def test_emulator_outage_while_polling_and_while_writing(aws, settings, start_pr
     statuses = StatusRecords(aws.s3, settings.predictions_bucket)
     model = f"outage-{unique}"
     trained_model(models, model)
+    # The worker reaches the emulator through the proxy (AWS_ENDPOINT_URL, from .state/local.env,
+    # would take precedence over LOCALSTACK_HOST: both point at the proxy).
+    scheme = "https" if os.environ.get("USE_SSL", "0") == "1" else "http"
     worker = start_worker(start_proc, proc_env, "predictor", f"predictor-outage-{unique}",
-                          LOCALSTACK_HOST=f"127.0.0.1:{proxy.port}")  # fmt: skip
+                          LOCALSTACK_HOST=f"127.0.0.1:{proxy.port}",
+                          AWS_ENDPOINT_URL=f"{scheme}://127.0.0.1:{proxy.port}")  # fmt: skip
 
     # 1. Outage while the worker long-polls; a file dropped meanwhile waits in SQS.
     proxy.cut()

@@ -5,6 +5,8 @@
     lambdas         imports only the standard library, boto3/botocore (and, aimed at the emulator,
                     localstack-client), fmlcore.core and fmlcore.jobs
     fmlcore         imports none of predictor, trainer, lambdas, fmldev
+    fmlcli          imports only the standard library, boto3/botocore, rich (pyarrow, optionally),
+                    fmlcore.core and fmlcore.jobs: not the model code, Flask, the services or fmldev
 
 Static (the ast of every file), so it also covers imports inside functions.
 """
@@ -24,6 +26,9 @@ ALLOWED = {"core": {"core"}, "jobs": {"core", "jobs"}, "ml": {"core", "ml"}, "we
 SERVICES = {"predictor", "trainer", "lambdas", "fmldev"}
 # localstack_client: imported inside fmlcore.core.aws.local_endpoint, only when FML_TARGET=local.
 LAMBDA_THIRD_PARTY = {"boto3", "botocore", "localstack_client"}
+# The CLI talks to the platform as a user does (S3, the HTTP APIs); pyarrow only counts a Parquet
+# file's rows when it is installed.
+CLI_THIRD_PARTY = {"boto3", "botocore", "rich", "pyarrow"}
 
 
 def imports_of(path: Path) -> list[str]:
@@ -64,8 +69,19 @@ def lambda_rule(_path: Path, name: str) -> bool:
     return top == "lambdas" or top in LAMBDA_THIRD_PARTY or top in sys.stdlib_module_names or top == "__future__"
 
 
+def cli_rule(_path: Path, name: str) -> bool:
+    top = name.split(".")[0]
+    if top == "fmlcore":
+        return name == "fmlcore" or layer_of(name) in {"core", "jobs"}
+    return top == "fmlcli" or top in CLI_THIRD_PARTY or top in sys.stdlib_module_names or top == "__future__"
+
+
 def test_fmlcore_layers_import_downward_only():
     assert violations("fmlcore", fmlcore_rule) == []
+
+
+def test_the_cli_imports_only_the_stdlib_boto3_rich_and_the_lambda_safe_layers():
+    assert violations("fmlcli", cli_rule) == []
 
 
 def test_the_lambda_package_imports_only_the_stdlib_boto3_and_the_lambda_safe_layers():
@@ -82,6 +98,11 @@ def test_the_lambda_package_imports_only_the_stdlib_boto3_and_the_lambda_safe_la
         ("fmlcore", "fmlcore/ml/formats.py", "predictor.batch", fmlcore_rule),
         ("lambdas", "lambdas/enqueue.py", "pandas", lambda_rule),
         ("lambdas", "lambdas/enqueue.py", "fmlcore.ml.features", lambda_rule),
+        ("fmlcli", "fmlcli/main.py", "fmlcore.ml.formats", cli_rule),
+        ("fmlcli", "fmlcli/http.py", "fmlcore.web.http", cli_rule),
+        ("fmlcli", "fmlcli/main.py", "trainer.api", cli_rule),
+        ("fmlcli", "fmlcli/target.py", "fmldev.stack", cli_rule),
+        ("fmlcli", "fmlcli/http.py", "requests", cli_rule),
     ],
 )
 def test_the_rules_catch_an_upward_or_foreign_import(package, path, name, rule):
@@ -95,6 +116,10 @@ def test_the_rules_allow_the_imports_the_layering_wants():
     assert fmlcore_rule(SRC / "fmlcore/ml/model_store.py", "xgboost")
     assert lambda_rule(SRC / "lambdas/enqueue.py", "fmlcore.jobs.message")
     assert lambda_rule(SRC / "lambdas/enqueue.py", "urllib.parse")
+    assert cli_rule(SRC / "fmlcli/upload.py", "fmlcore.jobs.message")
+    assert cli_rule(SRC / "fmlcli/follow.py", "rich.progress")
+    assert cli_rule(SRC / "fmlcli/http.py", "botocore.auth")
+    assert cli_rule(SRC / "fmlcli/main.py", "fmlcli.target")
 
 
 def test_importing_the_lambda_handlers_loads_no_heavy_library():
