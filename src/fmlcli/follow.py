@@ -22,12 +22,10 @@ from typing import Any, TextIO
 
 from fmlcli.errors import CliError
 from fmlcli.http import ApiError, Unreachable
+from fmlcore.jobs.status import DEAD_LETTERED, FAILED, FINAL_STATES, RUNNING, SUCCEEDED
 
 SUBMITTED = "submitted"  # shown until the enqueue Lambda has written the `queued` record
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED_STATES = ("failed", "dead_lettered")
-FINAL_STATES = (SUCCEEDED, *FAILED_STATES)
+FAILED_STATES = (FAILED, DEAD_LETTERED)
 
 
 def short_id(job_id: str) -> str:
@@ -189,9 +187,14 @@ def _state_column() -> Any:
 
 
 def make_display(stream: TextIO, rows_total: int | None, rows: bool) -> PlainDisplay | RichDisplay:
-    """The rich bar when `stream` is a terminal, plain lines otherwise."""
+    """The rich bar when `stream` is a terminal (and rich is installed), plain lines otherwise."""
     isatty = getattr(stream, "isatty", None)
-    return RichDisplay(stream, rows_total, rows) if isatty is not None and isatty() else PlainDisplay(stream)
+    if isatty is None or not isatty():
+        return PlainDisplay(stream)
+    try:
+        return RichDisplay(stream, rows_total, rows)
+    except ImportError:  # rich is a dev-venv package: a bare install still follows its jobs
+        return PlainDisplay(stream)
 
 
 def follow(
@@ -213,10 +216,14 @@ def follow(
     job must exist already); an unreachable API or a 429/5xx once it was seen, for `retry_grace`
     seconds since the last good answer. `timeout` bounds the whole wait (None: no bound).
     """
-    start = clock() if started is None else started
+    # `started` (before an upload) is where the elapsed time shown counts from; the time limits
+    # count from here, so a long upload does not use them up.
+    start = clock()
+    shown_from = start if started is None else started
     record: dict[str, Any] | None = None
-    last_ok = clock()
+    last_ok = start
     running_since: float | None = None
+    rows_then = 0  # rows done when the job was first seen running (the rate counts from there)
     with display:
         while True:
             now = clock()
@@ -241,11 +248,13 @@ def follow(
                     raise
                 note = "retrying: API unreachable"
             state = record.get("state") if record else None
-            if state == RUNNING and running_since is None:
-                running_since = now
             rows_done = int(((record or {}).get("progress") or {}).get("rows_done") or 0)
-            rate = rows_done / (now - running_since) if running_since is not None and now > running_since else None
-            display.show(View.of(job_id, record, rows_total, now - start, rate if rows_done else None, note))
+            if state == RUNNING and running_since is None:
+                running_since, rows_then = now, rows_done
+            rate = None
+            if running_since is not None and now > running_since and rows_done > rows_then:
+                rate = (rows_done - rows_then) / (now - running_since)
+            display.show(View.of(job_id, record, rows_total, now - shown_from, rate, note))
             if state in FINAL_STATES:
                 return record  # type: ignore[return-value]
             if timeout is not None and now - start >= timeout:

@@ -120,7 +120,8 @@ class Api:
 
     def url(self, path: str, query: Mapping[str, Any] | None = None) -> str:
         q = {k: v for k, v in (query or {}).items() if v is not None}
-        return self.base_url + path + (f"?{urlencode(q)}" if q else "")
+        # %20, not +, for spaces: SigV4 signs the query string as sent.
+        return self.base_url + path + (f"?{urlencode(q, quote_via=quote)}" if q else "")
 
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
         return self.call("GET", path, query)

@@ -27,13 +27,14 @@ from typing import Any
 
 from fmlcli import report
 from fmlcli.download import download
-from fmlcli.errors import EXIT_INTERRUPTED, CliError, UsageError
+from fmlcli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, CliError, UsageError
 from fmlcli.follow import FAILED_STATES, make_display
 from fmlcli.follow import follow as follow_job
 from fmlcli.http import Api, segment
 from fmlcli.rows import count_rows
 from fmlcli.target import Target, resolve
 from fmlcli.upload import Submitted, check_metadata, object_key, predict_metadata, submit, train_metadata
+from fmlcore.core.errors import FmlError
 
 JOB_KINDS = {"train": ("trainer", "/training-jobs/"), "predict": ("predictor", "/prediction-jobs/")}
 
@@ -196,7 +197,7 @@ def submitted(sub: Submitted, path: Path, wait: bool, rows_total: int | None = N
 
 def ended_badly(record: dict[str, Any]) -> int:
     note("fml: " + report.failure_message(record))
-    return 1
+    return EXIT_FAILURE
 
 
 def output_paths(file: Path, out_arg: str | None) -> tuple[Path, Path]:
@@ -239,7 +240,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     check_metadata("predict", metadata)
     object_key(args.model, args.file)
     require_file(args.file)
-    rows_total = count_rows(args.file)  # before the upload: the bar's total is this very file's
+    # Counted before the upload (the bar's total is this very file's), and only to follow it.
+    rows_total = count_rows(args.file) if args.wait else None
     target = target_of(args)
     started = time.monotonic()
     sub = submit(target.s3, "predict", target.bucket("inference"), args.model, args.file, metadata)
@@ -289,7 +291,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    models = target_of(args).trainer.get("/models").get("models", [])
+    models = (target_of(args).trainer.get("/models") or {}).get("models", [])
     if args.json:
         out(_json(models))
     else:
@@ -299,7 +301,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_versions(args: argparse.Namespace) -> int:
     answer = target_of(args).trainer.get(f"/models/{segment(args.model)}/versions", {"limit": args.limit})
-    versions = answer.get("versions", [])
+    versions = (answer or {}).get("versions", [])
     out(_json(versions) if args.json else report.versions_table(versions))
     return 0
 
@@ -340,11 +342,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except (BotoCoreError, ClientError) as exc:
         note(f"fml: error: {aws_error_text(exc)}")
-        return 1
+        return EXIT_FAILURE
+    except FmlError as exc:  # a setting of the stack that cannot be read (fmlcore.core.settings)
+        note(f"fml: error: {exc.message}")
+        return EXIT_FAILURE
     except OSError as exc:  # a file that cannot be read or written
         where = f"{exc.filename}: " if exc.filename else ""
         note(f"fml: error: {where}{exc.strerror or exc}")
-        return 1
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

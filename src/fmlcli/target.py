@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from typing import Any
 
 from fmlcli.errors import CliError, UsageError
 from fmlcli.http import Api, session_signer
+from fmlcore.core.errors import ConfigError
+from fmlcore.core.settings import parse_env_text
 
 LOCAL_ENV = Path(".state") / "local.env"
 DEFAULT_TF_DIR = Path("terraform") / "envs" / "aws"
@@ -66,25 +69,6 @@ class Target:
 
 
 # ---------------------------------------------------------------------------- env file
-def parse_env_text(text: str) -> dict[str, str]:
-    """KEY=value lines into a dict: blank lines and `#` comments skipped, an `export ` prefix and
-    one pair of surrounding quotes allowed (what a shell's `set -a; . file` would also read)."""
-    env = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").lstrip()
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key.replace("_", "a").isalnum():
-            raise CliError(f"line {number} of the env file is not KEY=value: {raw[:80]!r}")
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        env[key] = value
-    return env
-
-
 def find_upwards(start: Path, relative: Path) -> Path | None:
     """`relative` under `start` or under the nearest of its parents that has it."""
     for folder in (start, *start.parents):
@@ -120,6 +104,8 @@ def read_env_file(path: Path) -> dict[str, str]:
         return parse_env_text(path.read_text())
     except OSError as exc:
         raise CliError(f"cannot read env file {path}: {exc.strerror or exc}") from None
+    except ConfigError as exc:
+        raise CliError(f"{path}: {exc.message}") from None
 
 
 def apply_stack_environment(stack: Mapping[str, str], environ: MutableMapping[str, str]) -> None:
@@ -207,7 +193,10 @@ def terraform_outputs(tf_dir: Path) -> dict[str, Any]:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise CliError(f"terraform output in {tf_dir} failed: {last}")
-    outputs = json.loads(done.stdout or "{}")
+    try:
+        outputs = json.loads(done.stdout or "{}")
+    except ValueError:
+        raise CliError(f"terraform output in {tf_dir} printed no JSON") from None
     if not outputs:
         raise CliError(f"terraform in {tf_dir} has no outputs: is the AWS stack applied there?")
     return outputs
@@ -235,7 +224,9 @@ def aws_target(args: Any, cwd: Path) -> Target:
     api_url = output_value(outputs, "api_url")
     if not isinstance(buckets, dict) or not isinstance(api_url, str):
         raise CliError("the Terraform outputs `buckets` (a map) and `api_url` (a URL) have an unexpected shape")
-    sign = session_signer(session, region)
+    # Sign for the API's own region (execute-api.<region>.amazonaws.com), whatever the profile's.
+    api_region = re.search(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com", api_url)
+    sign = session_signer(session, api_region[1] if api_region else region)
     return Target(
         name="aws",
         buckets={k: str(v) for k, v in buckets.items()},

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fmlcore.core.errors import ConfigError
+from fmlcore.core.settings import parse_env_text
 
 BUCKET_ENV = {
     "datasets": "FML_DATASETS_BUCKET",
@@ -118,8 +119,7 @@ def aws_config(outputs: dict[str, Any], emulator_env: dict[str, str], endpoint: 
 
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=value lines (as written by scripts/emulator.py) into a dict."""
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key.strip(): value.strip() for key, value in pairs}
+    return parse_env_text(path.read_text())
 
 
 def main(argv: list[str]) -> int:

@@ -119,6 +119,16 @@ def trainer_worker(start_proc, proc_env) -> Proc:
     return start_proc("trainer-worker", [sys.executable, "-m", "trainer.worker"], proc_env)
 
 
+@pytest.fixture(scope="module")
+def predictor_api(start_proc, proc_env) -> str:
+    return start_api(start_proc, "predictor", proc_env)
+
+
+@pytest.fixture(scope="module")
+def predictor_worker(start_proc, proc_env) -> Proc:
+    return start_proc("predictor-worker", [sys.executable, "-m", "predictor.worker"], proc_env)
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.3, what: str = "condition"):
     """Poll `predicate` until it returns something truthy; returns that value or fails the test."""
     deadline = time.monotonic() + timeout

@@ -15,23 +15,12 @@ import pytest
 from fmldev.sample_data import write as write_sample
 
 from ..conftest import ROOT
-from .conftest import start_api
 
 pytestmark = pytest.mark.emulator
 
 FML = Path(sys.executable).parent / "fml"
 SAMPLE = ROOT / "samples" / "churn.csv"
 STACK_ENV_KEYS = ("FML_", "AWS_", "USE_SSL", "LOCALSTACK_HOST")
-
-
-@pytest.fixture(scope="module")
-def predictor_api(start_proc, proc_env) -> str:
-    return start_api(start_proc, "predictor", proc_env)
-
-
-@pytest.fixture(scope="module")
-def predictor_worker(start_proc, proc_env):
-    return start_proc("predictor-worker", [sys.executable, "-m", "predictor.worker"], proc_env)
 
 
 @pytest.fixture(scope="module")

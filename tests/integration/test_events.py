@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import uuid
 from typing import Any
@@ -63,13 +62,6 @@ def inbox(aws) -> EventInbox:
 def model(aws, settings) -> tuple[str, str]:
     name = f"events-{uuid.uuid4().hex[:10]}"
     return name, trained_model(ModelStore(aws.s3, settings.models_bucket, latest_ttl_seconds=0), name)
-
-
-@pytest.fixture(scope="module")
-def predictor_worker(start_proc, proc_env):
-    proc = start_proc("predictor-worker-events", [sys.executable, "-m", "predictor.worker"], proc_env)
-    wait_for(lambda: "worker started" in proc.log(), 20, what="the predictor worker to start")
-    return proc
 
 
 def drop(user, bucket: str, key: str, body: bytes, **metadata: str) -> str:

@@ -22,7 +22,7 @@ from tests.status_records import StatusRecords
 from trainer.training import TrainOptions, prepare, train
 
 from ..conftest import ROOT
-from .conftest import start_api, wait_for
+from .conftest import wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -56,16 +56,6 @@ def unique_module() -> str:
     import uuid
 
     return uuid.uuid4().hex[:8]
-
-
-@pytest.fixture(scope="module")
-def predictor_api(start_proc, proc_env) -> str:
-    return start_api(start_proc, "predictor", proc_env)
-
-
-@pytest.fixture(scope="module")
-def predictor_worker(start_proc, proc_env):
-    return start_proc("predictor-worker", [sys.executable, "-m", "predictor.worker"], proc_env)
 
 
 def rows(n: int = 5) -> pd.DataFrame:

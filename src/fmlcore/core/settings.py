@@ -244,3 +244,22 @@ class Settings:
     def documented(cls) -> list[tuple[str, str, str | None]]:
         """(env var, help, default) of every setting, for docs and `--help`."""
         return [(f.metadata["env"], f.metadata["help"], f.default) for f in fields(cls)]
+
+
+def parse_env_text(text: str) -> dict[str, str]:
+    """The KEY=value lines of an env file (`.state/local.env`, `.state/emulator.env`) into a dict:
+    blank lines and `#` comments skipped, an `export ` prefix and one pair of surrounding quotes
+    allowed (what a shell's `set -a; . file` reads too). Anything else is a ConfigError."""
+    env = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").lstrip().partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.replace("_", "a").isalnum():
+            raise ConfigError(f"line {number} of the env file is not KEY=value: {raw[:80]!r}", {"line": number})
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        env[key] = value
+    return env

@@ -16,9 +16,10 @@ from fmlcli.target import (
     apply_stack_environment,
     find_env_file,
     output_value,
-    parse_env_text,
     resolve,
 )
+from fmlcore.core.errors import ConfigError
+from fmlcore.core.settings import parse_env_text
 
 # The shape `make localstack-up` writes (fmldev.stack, then scripts/emulator.py's emulator.env).
 LOCAL_ENV = """FML_TARGET=local
@@ -31,7 +32,7 @@ FML_USER_ROLE_ARN=arn:aws:iam::000000000000:role/fargate-ml-local-user
 USE_SSL=1
 AWS_ACCESS_KEY_ID=test
 AWS_SECRET_ACCESS_KEY=test
-AWS_CA_BUNDLE=/work/.state/tls/ca-bundle.pem
+AWS_CA_BUNDLE=/home/me/fargate-ml/.state/tls/ca-bundle.pem
 """
 
 
@@ -57,7 +58,7 @@ def test_comments_blank_lines_export_and_quotes():
 
 @pytest.mark.parametrize("line", ["JUSTAKEY", "BAD KEY=1", "=value"])
 def test_a_line_that_is_not_key_value_is_an_error(line):
-    with pytest.raises(CliError, match="line 2 of the env file"):
+    with pytest.raises(ConfigError, match="line 2 of the env file"):
         parse_env_text(f"A=1\n{line}\n")
 
 

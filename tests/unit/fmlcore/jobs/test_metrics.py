@@ -21,8 +21,6 @@ import pytest
 from fmlcore.core.errors import InvalidInput, TransientError
 from fmlcore.core.logs import JsonFormatter, bind
 from fmlcore.core.settings import Settings
-from fmlcore.jobs import lease as lease_module
-from fmlcore.jobs import worker as worker_module
 from fmlcore.jobs.message import InputRef, JobMessage
 from fmlcore.jobs.metrics import OUTCOMES, Attempt, JobMetrics, emf_record
 from fmlcore.jobs.worker import JobContext, JobInterrupted, QueueWorker
@@ -152,14 +150,6 @@ def test_metric_lines_are_written_even_when_the_log_level_is_warning(metric_line
 
 
 # ---------------------------------------------------------------------------- the worker loop
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(worker_module, "time", clock)
-    monkeypatch.setattr(lease_module, "time", clock)
-    return clock
-
-
 def message(receive_count: int = 1, sent_seconds_ago: float | None = 7.5, now: float = 0.0, body: str | None = None):
     attributes = {"ApproximateReceiveCount": str(receive_count)}
     if sent_seconds_ago is not None:

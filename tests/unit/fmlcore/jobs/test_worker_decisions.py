@@ -27,12 +27,10 @@ from fmlcore.core.errors import (
     TransientError,
     UnsupportedMediaType,
 )
-from fmlcore.jobs import lease as lease_module
-from fmlcore.jobs import worker as worker_module
 from fmlcore.jobs.lease import Holder, Lease, LeaseStore, lease_key
 from fmlcore.jobs.message import InputRef, JobMessage
 from fmlcore.jobs.worker import MAX_JOB_SECONDS, JobContext, JobInterrupted, QueueWorker, _Heartbeat
-from tests.unit.fakes import Clock, FakeS3, FakeSQS, client_error
+from tests.unit.fakes import FakeS3, FakeSQS, client_error
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/000000000000/train"
 JOB = JobMessage.new("train", "churn", InputRef("datasets", "churn/x.csv", "v1"), {"target": "y"})
@@ -113,14 +111,6 @@ class FakeLeases:
         self.releases.append(lease)
         if self.release_error is not None:
             raise self.release_error
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(worker_module, "time", clock)
-    monkeypatch.setattr(lease_module, "time", clock)
-    return clock
 
 
 def make_worker(
