@@ -194,3 +194,32 @@ def test_the_rate_counts_from_when_the_job_was_first_seen_running():
     script = Script([record("queued"), record("running", 0), record("running", 2_000), record("succeeded", 4_000)])
     follow(script.fetch, JOB, Recording(io.StringIO()), clock=script.clock, sleep=script.sleep)
     assert seen == [None, None, 2_000.0, 2_000.0]
+
+
+def test_a_long_upload_does_not_use_up_the_accept_timeout():
+    """`started` (before the upload) moves the elapsed time shown, not the time limits."""
+    script = Script([not_found(), record("succeeded")], step=30.0)
+    final, lines = run(script, accept_timeout=60, started=script.now - 300)  # a 300 s upload
+    assert final["state"] == "succeeded"
+    assert lines[0].endswith("300.0s") and lines[-1].endswith("330.0s")
+    # positive control: the same limit, reached while following, still gives up
+    with pytest.raises(CliError, match="after 60 s"):
+        run(Script([not_found()] * 5, step=30.0), accept_timeout=60, started=0.0)
+
+
+class RateDisplay(PlainDisplay):
+    def __init__(self) -> None:
+        super().__init__(io.StringIO())
+        self.rates: list[float | None] = []
+
+    def show(self, view: View) -> None:
+        self.rates.append(view.rate)
+        super().show(view)
+
+
+def test_the_rate_counts_the_rows_done_while_followed():
+    """Watching a job already 900,000 rows in: 1,000 rows a second is 1,000, not 900,000."""
+    script = Script([record("running", 900_000), record("running", 901_000), record("succeeded", 902_000)])
+    display = RateDisplay()
+    follow(script.fetch, JOB, display, clock=script.clock, sleep=script.sleep)
+    assert display.rates == [None, 1_000.0, 1_000.0]
