@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +95,17 @@ USER_PROFILE = "fml-user"
 OPERATOR_PROFILE = "fml-local-operator"
 
 
-def aws_config(outputs: dict[str, Any], emulator_env: dict[str, str], endpoint: str, region: str) -> str:
+def aws_config(
+    outputs: dict[str, Any], emulator_env: dict[str, str], endpoint: str, region: str, session_name: str
+) -> str:
     """An AWS config file with two profiles for the local stack: the operator (the emulator's
     account root, which Terraform uses) and `fml-user`, the platform's user role assumed with it.
 
         AWS_CONFIG_FILE=.state/aws-config aws --profile fml-user s3 cp data.csv s3://<datasets>/<model>/
+
+    `session_name` is the user role's session name, new at each `make localstack-up`: the aws CLI
+    caches assumed-role credentials (~/.aws/cli/cache) under a key that holds it, and a session of
+    an emulator since stopped is unknown to the next one (InvalidAccessKeyId until it expires).
     """
     env = env_from_outputs(outputs)
     common = {"region": region, "endpoint_url": endpoint}
@@ -110,7 +117,12 @@ def aws_config(outputs: dict[str, Any], emulator_env: dict[str, str], endpoint: 
             "aws_secret_access_key": emulator_env["AWS_SECRET_ACCESS_KEY"],
             **common,
         },
-        USER_PROFILE: {"role_arn": env[USER_ROLE_ENV], "source_profile": OPERATOR_PROFILE, **common},
+        USER_PROFILE: {
+            "role_arn": env[USER_ROLE_ENV],
+            "role_session_name": session_name,
+            "source_profile": OPERATOR_PROFILE,
+            **common,
+        },
     }
     return "\n".join(
         f"[profile {name}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()) for name, values in profiles.items()
@@ -131,7 +143,9 @@ def main(argv: list[str]) -> int:
         emulator_env = read_env_file(Path(argv[3]))
         os.environ["USE_SSL"] = emulator_env.get("USE_SSL", "0")  # the scheme the emulator serves
         outputs = json.loads(Path(argv[2]).read_text())
-        sys.stdout.write(aws_config(outputs, emulator_env, local_endpoint(), os.environ.get("AWS_REGION", "us-east-1")))
+        session_name = time.strftime(f"{USER_PROFILE}-%Y%m%dT%H%M%SZ", time.gmtime())
+        region = os.environ.get("AWS_REGION", "us-east-1")
+        sys.stdout.write(aws_config(outputs, emulator_env, local_endpoint(), region, session_name))
         return 0
     outputs = json.loads(Path(argv[1]).read_text())
     for name, val in env_from_outputs(outputs).items():

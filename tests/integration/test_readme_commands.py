@@ -8,7 +8,10 @@ one sees. Three things differ from a person's shell, each said here:
 - the APIs run on free ports, started by this test: `127.0.0.1:8080`/`:8081` are rewritten;
 - `<prediction_id>` and `<job_id>` are the ids the commands before them produced (the answer's
   `prediction_id`; the job of the last file `aws s3 cp` dropped), as a person would paste them;
-- `curl` fails on an HTTP error (`--fail-with-body`), so a 4xx is a failed command, not text.
+- `curl` fails on an HTTP error (`--fail-with-body`), so a 4xx is a failed command, not text;
+- after a file is dropped into the inference bucket, the test waits for its job to end (a
+  predictor worker runs, as under `make run`) before the next command, as a person reading its
+  status or its output would.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import pytest
 import requests
 
 from fmlcore.jobs.message import job_id_for
+from fmlcore.jobs.status import FINAL_STATES
+from tests.status_records import StatusRecords
 
-from .conftest import start_api
+from .conftest import start_api, wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -128,7 +133,7 @@ class Shell:
         )
 
 
-def test_the_readme_aws_and_curl_lines_work_as_printed(apis, aws, settings, tmp_path):
+def test_the_readme_aws_and_curl_lines_work_as_printed(apis, predictor_worker, aws, settings, tmp_path):
     # A person's shell: no stack variables until the README's own `. .state/local.env` line.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FML_", "AWS_", "CURL_"))}
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # the dev venv's aws, as `make venv` installs it
@@ -192,3 +197,10 @@ def remember_ids(command: str, stdout: str, ids: dict[str, str], aws, settings) 
             key += Path(command.split()[3]).name
         version = aws.s3.head_object(Bucket=bucket, Key=key)["VersionId"]
         ids["job_id"] = job_id_for("predict", bucket, key, version)
+        statuses = StatusRecords(aws.s3, settings.predictions_bucket)
+        record = wait_for(
+            lambda: (r := statuses.get(ids["job_id"])) and r["state"] in FINAL_STATES and r,
+            timeout=120,
+            what=f"the job of the dropped {key}",
+        )
+        assert record["state"] == "succeeded", record.get("error")

@@ -77,9 +77,11 @@ def test_role_outputs_become_one_variable_per_workload():
 def test_aws_config_profiles_assume_the_user_role_with_the_operator():
     emulator = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_CA_BUNDLE": "/x/ca.pem"}
     config = configparser.ConfigParser()
-    config.read_string(aws_config(OUTPUTS, emulator, "https://127.0.0.1:4566", "us-east-1"))
+    config.read_string(aws_config(OUTPUTS, emulator, "https://127.0.0.1:4566", "us-east-1", "fml-user-20261130T1200Z"))
     user = config["profile fml-user"]
     assert user["role_arn"].endswith("/fml-user") and user["source_profile"] == "fml-local-operator"
+    # a session name of its own per stack: the aws CLI's role cache never serves an old emulator's session
+    assert user["role_session_name"] == "fml-user-20261130T1200Z"
     assert user["endpoint_url"] == "https://127.0.0.1:4566" and user["ca_bundle"] == "/x/ca.pem"
     assert config["profile fml-local-operator"]["aws_access_key_id"] == "test"
 
