@@ -3,8 +3,8 @@
 One streamed GET rather than boto3's `download_file`: that one splits big objects into parallel
 ranged GETs, and the local emulator ignores `Range` on a GET that names a `VersionId` (it sends
 the whole object for every range, so the file comes out several times too long). One GET of
-the exact version the status record names is right on both, and the size is checked against
-the answer's Content-Length before the file takes its name.
+the exact version the status record names is right on both; a body cut short raises botocore's
+IncompleteReadError (it checks the Content-Length) before the file takes its name.
 """
 
 from __future__ import annotations
@@ -30,16 +30,11 @@ def download(s3: Any, uri: str, version: str | None, dest: Path) -> Path:
         raise CliError(f"the job's record names an output that is not an S3 URI: {exc.message}") from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     resp = s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
-    expected = resp.get("ContentLength")
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     try:
-        written = 0
         with os.fdopen(fd, "wb") as fh:
             for chunk in resp["Body"].iter_chunks(CHUNK):
                 fh.write(chunk)
-                written += len(chunk)
-        if expected is not None and written != expected:
-            raise CliError(f"download of {uri} stopped at {written:,} of {expected:,} bytes")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the partial file, not the result
         os.replace(tmp, dest)
     except BaseException:

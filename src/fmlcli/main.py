@@ -35,6 +35,7 @@ from fmlcli.rows import count_rows
 from fmlcli.target import Target, resolve
 from fmlcli.upload import Submitted, check_metadata, object_key, predict_metadata, submit, train_metadata
 from fmlcore.core.errors import FmlError
+from fmlcore.jobs.message import kind_of
 
 JOB_KINDS = {"train": ("trainer", "/training-jobs/"), "predict": ("predictor", "/prediction-jobs/")}
 
@@ -265,8 +266,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def job_kind(job_id: str) -> str:
     """`train` or `predict`: the prefix of every job id (fmlcore.jobs.message.job_id_for)."""
-    kind, sep, _ = job_id.partition("-")
-    if not sep or kind not in JOB_KINDS:
+    kind = kind_of(job_id)
+    if kind is None:
         raise UsageError(f"{job_id!r} is not a job id: job ids start with train- or predict-")
     return kind
 

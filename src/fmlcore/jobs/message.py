@@ -37,6 +37,12 @@ def job_id_for(kind: str, bucket: str, key: str, version_id: str | None) -> str:
     return f"{kind}-{digest[:32]}"
 
 
+def kind_of(job_id: str) -> str | None:
+    """The kind a job id names (`train-…`, `predict-…`: the prefix job_id_for writes), else None."""
+    kind, sep, _ = job_id.partition("-")
+    return kind if sep and kind in KINDS else None
+
+
 def job_id_for_event(kind: str, bucket: str, key: str, version_id: str | None, sequencer: str | None) -> str:
     """The job id of an S3 event's object: by its version, else by the event's sequencer."""
     return job_id_for(kind, bucket, key, version_id or f"seq:{sequencer or ''}")
