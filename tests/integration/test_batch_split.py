@@ -82,9 +82,14 @@ def test_a_split_csv_gives_the_unsplit_predictions_and_errors(user, aws, setting
     assert split_body == whole_body  # byte for byte: one header, every row in input order
     assert [int(e["line"]) for e in split_errors] == [int(e["line"]) for e in whole_errors] == [10, 3000, 6001]
     assert split_errors == whole_errors
-    # The part objects are gone once assembled; the job's record says how it went.
-    listed = aws.s3.list_objects_v2(Bucket=settings.predictions_bucket, Prefix=f"_jobs/{split['job_id']}/parts/")
-    assert listed.get("KeyCount", 0) == 0
+    # The part objects are removed once assembled: right after the record says succeeded (and its
+    # completion event is published), so within seconds of it; the record says how it went.
+    prefix = f"_jobs/{split['job_id']}/parts/"
+    wait_for(
+        lambda: aws.s3.list_objects_v2(Bucket=settings.predictions_bucket, Prefix=prefix).get("KeyCount", 0) == 0,
+        timeout=15,
+        what="the part objects to be removed",
+    )
     assert any("parts assembled" in (h.get("note") or "") for h in split["history"])
 
 
